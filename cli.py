@@ -1,0 +1,142 @@
+"""Command line: ``python -m filmrestore run|nodes|sample|cache ...`` (only calls the public API)."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .filmlib.cache import configure_cache
+from .filmlib.errors import FilmRestoreError, WorkflowError
+
+
+def _node_classes() -> tuple[dict[str, Any], dict[str, str]]:
+    from . import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+    return NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply_overrides(prompt: dict[str, Any], sets: Sequence[str], input_path: str | None,
+                    output_path: str | None) -> None:
+    """Apply ``--set NODE.input=value``, ``--input`` and ``--output`` to an API prompt (in place)."""
+    errors = []
+    for item in sets:
+        target, sep, value = item.partition("=")
+        nid, dot, name = target.partition(".")
+        if not sep or not dot:
+            errors.append(f"--set {item!r}: expected NODE_ID.input=value, e.g. --set 4.crf=20")
+        elif nid not in prompt:
+            errors.append(f"--set {item!r}: no node {nid!r} in the workflow (nodes: {', '.join(sorted(prompt))})")
+        else:
+            prompt[nid]["inputs"][name] = _parse_value(value)
+    for flag, path, ctype, field in (("--input", input_path, "FilmLoadVideo", "video"),
+                                     ("--output", output_path, "FilmSaveVideo", "filename_prefix")):
+        if path is None:
+            continue
+        ids = [nid for nid, n in prompt.items() if n["class_type"] == ctype]
+        if len(ids) != 1:
+            errors.append(f"{flag} needs exactly one {ctype} node in the workflow, found {len(ids)} "
+                          f"({', '.join(ids) or 'none'}); use --set NODE_ID.{field}=... instead")
+        else:
+            prompt[ids[0]]["inputs"][field] = os.path.abspath(path)
+    if errors:
+        raise WorkflowError(errors)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner.execute import Runner
+    from .runner.workflow import read_workflow, to_api, is_ui_format
+    classes, _ = _node_classes()
+    data = read_workflow(args.workflow)
+    prompt = to_api(data, classes)
+    apply_overrides(prompt, args.set or [], args.input, args.output)
+    result = Runner(classes).run(prompt, extra_pnginfo={"workflow": data} if is_ui_format(data) else None)
+    for nid, ui in result.ui.items():
+        for item in ui.get("images", []):
+            print(f"node {nid}: saved {item.get('subfolder') + '/' if item.get('subfolder') else ''}"
+                  f"{item['filename']}")
+    for nid, out in result.outputs.items():
+        if prompt[nid]["class_type"] == "FilmSaveVideo":
+            print(f"wrote {out[0]}")
+    print(f"done in {result.seconds:.1f} s")
+    return 0
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    from .runner.execute import object_info
+    classes, names = _node_classes()
+    print(json.dumps(object_info(classes, names), indent=1, default=list))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .filmlib.sample import make_sample
+    paths = make_sample(args.folder)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from .filmlib.cache import default_cache
+    cache = default_cache()
+    if args.action == "clear":
+        freed = cache.clear()
+        print(f"cleared {cache.folder}: {freed / 2**20:.1f} MiB freed")
+    else:
+        info = cache.info()
+        print(f"folder:  {info['folder']}")
+        print(f"disk:    {info['disk_entries']} chunks, {info['disk_bytes'] / 2**20:.1f} MiB "
+              f"of {info['disk_budget'] / 2**30:.1f} GiB budget")
+        print(f"memory:  budget {info['memory_budget'] / 2**20:.0f} MiB")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m filmrestore", description="Restore old film headless.")
+    p.add_argument("--cache-dir", help="chunk cache folder (default: $FILMRESTORE_CACHE or ~/.cache/filmrestore)")
+    p.add_argument("--cache-ram", help="memory budget of the cache, e.g. 1G (default $FILMRESTORE_CACHE_RAM or 1G)")
+    p.add_argument("--cache-disk", help="disk budget of the cache, e.g. 20G (0 disables the disk cache)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what each node does")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run a ComfyUI workflow JSON (UI or API format)")
+    r.add_argument("workflow")
+    r.add_argument("--input", help="path for the workflow's FilmLoadVideo")
+    r.add_argument("--output", help="file name (out.mp4) or prefix for the workflow's FilmSaveVideo")
+    r.add_argument("--set", action="append", metavar="NODE_ID.input=value", help="override an input")
+    r.set_defaults(func=cmd_run)
+    n = sub.add_parser("nodes", help="print node definitions as ComfyUI /object_info JSON")
+    n.set_defaults(func=cmd_nodes)
+    s = sub.add_parser("sample", help="make the sample old-film clip and its ground truth")
+    s.add_argument("folder", nargs="?", default="input/sample")
+    s.set_defaults(func=cmd_sample)
+    c = sub.add_parser("cache", help="show or clear the chunk cache")
+    c.add_argument("action", choices=["info", "clear"])
+    c.set_defaults(func=cmd_cache)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    configure_cache(args.cache_dir, args.cache_ram, args.cache_disk)
+    try:
+        return int(args.func(args) or 0)
+    except WorkflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FilmRestoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: computed chunks are cached; run the same command again to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,33 @@
+"""Regenerate the example workflows: ``python -m filmrestore.example_workflows.build_examples``.
+
+The JSON files are what ComfyUI's template browser and ``make restore`` load; this script keeps them in step
+with the node definitions (widget order, defaults).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from filmrestore import NODE_CLASS_MAPPINGS
+from filmrestore.runner.build import ui_workflow
+
+HERE = Path(__file__).parent
+
+EXAMPLES = {
+    "restore_sample.json": [
+        {"id": 1, "type": "FilmLoadVideo", "widgets": {"video": "sample/old_film.mp4"}},
+        {"id": 2, "type": "FilmSaveVideo", "widgets": {"filename_prefix": "FilmRestore/restored"},
+         "links": {"film": (1, 0), "compare": (1, 0)}},
+    ],
+}
+
+
+def main() -> None:
+    for name, nodes in EXAMPLES.items():
+        data = ui_workflow(nodes, NODE_CLASS_MAPPINGS)
+        (HERE / name).write_text(json.dumps(data, indent=1) + "\n")
+        print(f"wrote {HERE / name}")
+
+
+if __name__ == "__main__":
+    main()

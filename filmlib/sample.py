@@ -1,0 +1,97 @@
+"""A sample clip to restore: photographs from scikit-image's bundled data, filmed by a moving camera, cut into
+shots, then aged by the degradation model. Also the ground truth (clean frames, weave offsets, cuts)."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from .clip import ArrayFilm
+from .degrade import DegradeParams, DegradeStage, truth_for
+
+# scikit-image ships these in its wheel (no download): natural photographs of distinct content
+SHOT_IMAGES = ("astronaut.png", "coffee.png", "rocket.jpg", "chelsea.png", "motorcycle_left.png")
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    width: int = 480
+    height: int = 360
+    fps: Fraction = Fraction(16)
+    shot_frames: tuple[int, ...] = (24, 20, 28, 22, 26)
+    seed: int = 1
+
+
+def load_photo(name: str) -> np.ndarray:
+    """A photograph bundled with scikit-image as (H, W, 3) uint8 RGB."""
+    import skimage
+    from skimage import io
+    img = io.imread(os.path.join(os.path.dirname(skimage.__file__), "data", name))
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return np.ascontiguousarray(img[..., :3]).astype(np.uint8)
+
+
+def camera_move(photo: np.ndarray, width: int, height: int, frames: int, rng: np.random.Generator,
+                times: np.ndarray | None = None) -> np.ndarray:
+    """Render ``frames`` views of ``photo`` along a smooth pan-and-zoom camera path, (n, height, width, 3) uint8.
+
+    ``times`` (in [0, 1]) places each frame on the path; default evenly spaced.
+    """
+    import cv2
+    ph, pw = photo.shape[:2]
+    base = max(width / pw, height / ph) * 1.25      # the view covers the frame with room to move
+    z0, z1 = base, base * rng.uniform(1.0, 1.15)
+    # pan across at most the slack between the zoomed photo and the frame
+    slack_x, slack_y = pw * z0 - width, ph * z0 - height
+    sx, sy = rng.uniform(0.1, 0.4) * slack_x, rng.uniform(0.1, 0.4) * slack_y
+    ex, ey = sx + rng.uniform(0.3, 0.6) * slack_x * rng.choice([-1, 1]), sy + rng.uniform(0.1, 0.4) * slack_y
+    ex, ey = float(np.clip(ex, 0, slack_x * 0.9)), float(np.clip(ey, 0, slack_y * 0.9))
+    times = np.linspace(0, 1, frames) if times is None else times
+    out = np.empty((len(times), height, width, 3), np.uint8)
+    for i, t in enumerate(times):
+        s = 0.5 - 0.5 * np.cos(np.pi * t)           # ease in and out, like a real pan
+        z = z0 + (z1 - z0) * s
+        tx, ty = -(sx + (ex - sx) * s), -(sy + (ey - sy) * s)
+        m = np.float32([[z, 0, tx], [0, z, ty]])
+        out[i] = cv2.warpAffine(photo, m, (width, height), flags=cv2.INTER_AREA if z < 1 else cv2.INTER_CUBIC,
+                                borderMode=cv2.BORDER_REFLECT)
+    return out
+
+
+def clean_clip(spec: SampleSpec = SampleSpec()) -> tuple[np.ndarray, list[int]]:
+    """The clean clip (n, H, W, 3) uint8 and the frame indices where a new shot starts (cuts)."""
+    rng = np.random.default_rng(spec.seed)
+    shots, cuts, pos = [], [], 0
+    for k, n in enumerate(spec.shot_frames):
+        photo = load_photo(SHOT_IMAGES[k % len(SHOT_IMAGES)])
+        shots.append(camera_move(photo, spec.width, spec.height, n, rng))
+        if k:
+            cuts.append(pos)
+        pos += n
+    return np.concatenate(shots), cuts
+
+
+def make_sample(folder: str | os.PathLike, spec: SampleSpec = SampleSpec(),
+                degrade: DegradeParams = DegradeParams(seed=7), overwrite: bool = True) -> dict[str, Path]:
+    """Write ``old_film.mp4`` (degraded, 16 fps), ``clean.mkv`` (lossless clean frames) and ``truth.json``."""
+    from .io.writer import save_film
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    frames, cuts = clean_clip(spec)
+    clean = ArrayFilm(frames, spec.fps, name="clean")
+    old = DegradeStage(clean, degrade)
+    paths = {"old_film": folder / "old_film.mp4", "clean": folder / "clean.mkv", "truth": folder / "truth.json"}
+    save_film(old, paths["old_film"], "h264-mp4", crf=16, overwrite=overwrite)
+    save_film(clean, paths["clean"], "ffv1-mkv", overwrite=overwrite)
+    truth = truth_for(degrade, len(frames))
+    truth.update({"cuts": cuts, "fps": str(spec.fps), "frame_count": len(frames),
+                  "size": [spec.width, spec.height], "shot_images": list(SHOT_IMAGES)})
+    tmp = paths["truth"].with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(truth, indent=1))
+    os.replace(tmp, paths["truth"])
+    return paths

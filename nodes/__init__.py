@@ -1,0 +1,24 @@
+"""Node classes of the pack; each is a thin form around a library function."""
+from __future__ import annotations
+
+from .bridge_nodes import FilmFromImages, FilmFromVideo, FilmToImages
+from .degrade_node import FilmDegrade
+from .io_nodes import FilmLoadVideo, FilmSaveVideo
+
+NODE_CLASS_MAPPINGS = {
+    "FilmLoadVideo": FilmLoadVideo,
+    "FilmSaveVideo": FilmSaveVideo,
+    "FilmToImages": FilmToImages,
+    "FilmFromImages": FilmFromImages,
+    "FilmFromVideo": FilmFromVideo,
+    "FilmDegrade": FilmDegrade,
+}
+
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "FilmLoadVideo": "Film: Load Video / Sequence",
+    "FilmSaveVideo": "Film: Save Video",
+    "FilmToImages": "Film: To Images",
+    "FilmFromImages": "Film: From Images",
+    "FilmFromVideo": "Film: From Video",
+    "FilmDegrade": "Film: Degrade (make old film)",
+}

@@ -1,0 +1,148 @@
+"""FilmLoadVideo and FilmSaveVideo: a video file or image sequence in, an encoded video or sequence out."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .. import comfy_bridge as bridge
+from ..filmlib.clip import Film, require_film
+from ..filmlib.compare import SideBySide
+from ..filmlib.io.colour import COLOR_MODES
+from ..filmlib.io.open import open_clip
+from ..filmlib.io.sequence_source import IMAGE_EXTENSIONS
+from ..filmlib.io.video_source import VIDEO_EXTENSIONS
+from ..filmlib.io.writer import FORMATS, save_film
+from .common import CATEGORY, FILM
+
+
+def list_input_videos() -> list[str]:
+    """Video files and image-sequence folders in the input folder, for the file chooser."""
+    root = bridge.input_directory()
+    if not root.is_dir():
+        return []
+    out = []
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS:
+            out.append(rel)
+        elif p.is_dir() and any(c.suffix.lower() in IMAGE_EXTENSIONS for c in p.iterdir() if c.is_file()):
+            out.append(rel + "/")
+    return out
+
+
+class FilmLoadVideo:
+    DESCRIPTION = ("Open a video file (mp4, mkv, mov, avi, webm...) or an image sequence (a folder, a glob or a "
+                   "%06d pattern of PNG/JPEG/TIFF/DPX) as a FILM. Nothing is decoded until a later node needs "
+                   "frames, so long reels fit in memory. 16-bit sources stay 16-bit.")
+    CATEGORY = f"{CATEGORY}/io"
+    RETURN_TYPES = (FILM, "INT", "FLOAT")
+    RETURN_NAMES = ("film", "frame_count", "fps")
+    OUTPUT_TOOLTIPS = ("The clip, decoded lazily.", "Number of frames in the clip.", "Frame rate of the clip.")
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {"required": {
+            "video": (list_input_videos() or [""], {
+                "video_upload": True,
+                "tooltip": "A video or image-sequence folder from the input folder; in the headless runner any "
+                           "path, glob or %06d pattern."}),
+            "first_frame": ("INT", {"default": 0, "min": 0, "max": 10_000_000, "step": 1,
+                                    "tooltip": "Skip this many frames at the start."}),
+            "frame_count": ("INT", {"default": 0, "min": 0, "max": 10_000_000, "step": 1,
+                                    "tooltip": "Frames to load; 0 loads to the end."}),
+            "force_fps": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 240.0, "step": 0.001,
+                                    "tooltip": "Play at this rate instead of the tagged one (hand-cranked films "
+                                               "ran at 16-18 fps but are often tagged 24). 0 keeps the file's "
+                                               "rate; image sequences default to 24."}),
+            "color": (list(COLOR_MODES), {"default": "auto",
+                                          "tooltip": "auto: carry gray content as 1 channel; grayscale or color: "
+                                                     "force it."}),
+        }}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, video: str) -> bool | str:
+        if not video:
+            return "no video chosen: upload one or give a path"
+        path = bridge.resolve_input_path(video)
+        if not (os.path.exists(path) or any(c in path for c in "*?%")):
+            return f"video not found: {video!r} (looked at {path!r})"
+        return True
+
+    @classmethod
+    def IS_CHANGED(cls, video: str, **_: Any) -> str:
+        path = bridge.resolve_input_path(video)
+        try:
+            st = os.stat(path)
+            return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            return path
+
+    def load(self, video: str, first_frame: int, frame_count: int, force_fps: float, color: str
+             ) -> tuple[Film, int, float]:
+        film = open_clip(bridge.resolve_input_path(video), first_frame, frame_count, force_fps, color)
+        return film, film.info.frame_count, float(film.info.fps)
+
+
+class FilmSaveVideo:
+    DESCRIPTION = ("Encode a FILM, pulling frames chunk by chunk (memory does not grow with length). Keeps the "
+                   "source audio in sync. Writes to a temporary file and renames it; never overwrites unless "
+                   "asked. Connect 'compare' to also save a side-by-side before/after video.")
+    CATEGORY = f"{CATEGORY}/io"
+    RETURN_TYPES = ("STRING",)
+    RETURN_NAMES = ("path",)
+    OUTPUT_TOOLTIPS = ("Path of the written video or sequence folder.",)
+    FUNCTION = "save"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {"required": {
+            "film": (FILM, {"tooltip": "The clip to save."}),
+            "filename_prefix": ("STRING", {"default": "FilmRestore/restored",
+                                           "tooltip": "Output name relative to the output folder (a number is "
+                                                      "appended), or a full file name such as out.mp4."}),
+            "format": (list(FORMATS), {"default": "h264-mp4", "tooltip": "; ".join(
+                f"{f.key}: {f.description}" for f in FORMATS.values())}),
+            "crf": ("INT", {"default": 18, "min": 0, "max": 51, "step": 1,
+                            "tooltip": "Quality for H.264/H.265: lower is better and bigger; 18 looks lossless."}),
+            "overwrite": ("BOOLEAN", {"default": False,
+                                      "tooltip": "Replace an existing file of the same name instead of numbering."}),
+        }, "optional": {
+            "compare": (FILM, {"tooltip": "The original clip: also save '<name>_compare' with original and "
+                                          "restored side by side."}),
+        }, "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}}
+
+    def save(self, film: Film, filename_prefix: str, format: str, crf: int, overwrite: bool,
+             compare: Film | None = None, prompt: Any = None, extra_pnginfo: Any = None) -> dict[str, Any]:
+        film = require_film(film)
+        out_dir = bridge.output_directory()
+        target = Path(filename_prefix) if os.path.isabs(filename_prefix) else out_dir / filename_prefix
+        metadata = {}
+        if prompt is not None:
+            metadata["prompt"] = json.dumps(prompt)
+        for key, value in (extra_pnginfo or {}).items():
+            metadata[key] = json.dumps(value)
+        result = save_film(film, target, format, crf, overwrite, bridge.progress_reporter(len(film), "saving"),
+                           metadata)
+        paths = [result.path]
+        if compare is not None:
+            side = SideBySide(require_film(compare, "compare"), film)
+            fmt = FORMATS[format]
+            stem = result.path.with_suffix("") if fmt.kind != "sequence" else result.path
+            cmp_target = f"{stem}_compare{fmt.ext}" if fmt.kind != "sequence" else f"{stem}_compare/"
+            cmp = save_film(side, cmp_target, format, crf, overwrite,
+                            bridge.progress_reporter(len(side), "comparison"), metadata)
+            paths.append(cmp.path)
+        previews = []
+        for p in paths:
+            try:
+                rel = p.resolve().relative_to(out_dir.resolve())
+            except ValueError:
+                continue  # outside the output folder: ComfyUI cannot serve a preview of it
+            if p.is_file():
+                subfolder = "" if rel.parent.as_posix() == "." else rel.parent.as_posix()
+                previews.append({"filename": rel.name, "subfolder": subfolder, "type": "output"})
+        return {"ui": {"images": previews, "animated": (True,)}, "result": (str(result.path),)}
