@@ -68,11 +68,10 @@ class _Index:
                     if packet.is_keyframe:
                         keys.append(p)
             except Exception as exc:
-                if not pts:
-                    raise DecodeError(f"cannot read packets of {path!r} ({exc}); the file is damaged") from exc
-                log.warning("%s: stopped reading packets after %d frames (%s); the file may be truncated",
-                            path, len(pts), exc)
+                raise DecodeError(f"cannot read {path!r} past frame {len(pts)} ({exc}); the file is damaged or "
+                                  f"truncated (re-download or re-export it)") from exc
             self.pts = sorted(pts)
+            self._check_complete(path, container, vs)
             self.keyframes = sorted(keys) or self.pts[:1]
             if self.rate is None and len(self.pts) > 1:
                 span = (self.pts[-1] - self.pts[0]) * self.time_base
@@ -87,6 +86,23 @@ class _Index:
                 self.audio = (a.index, a.codec_context.name)
         finally:
             container.close()
+
+    def _check_complete(self, path: str, container: Any, vs: Any) -> None:
+        """Refuse a file whose header promises more than its packets hold (a cut-off download or copy)."""
+        if len(self.pts) < 2:
+            return
+        declared = None
+        if vs.duration:
+            declared = float(vs.duration * vs.time_base)
+        elif container.duration:
+            declared = container.duration / 1_000_000
+        if declared is None:
+            return
+        present = float((self.pts[-1] - self.pts[0]) * self.time_base)
+        step = float((self.pts[-1] - self.pts[0]) * self.time_base) / (len(self.pts) - 1)
+        if declared - present > max(1.0, 3 * step):
+            raise DecodeError(f"{path!r} is truncated: its header says {declared:.2f} s but its frames stop at "
+                              f"{present:.2f} s ({len(self.pts)} frames); re-download or re-export the file")
 
     def is_constant_rate(self) -> bool:
         """True when every frame sits within a quarter frame of ``i / rate`` (timebase rounding allowed)."""
