@@ -2,7 +2,10 @@
 
 Importing the pack is cheap: node classes only; no model, torch or ComfyUI import happens here.
 """
+from .model_loaders.folders import register_folders
 from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+
+register_folders()  # ComfyUI's folder_paths learns models/deoldify, rife, ... (nothing happens outside ComfyUI)
 
 WEB_DIRECTORY = "./web"
 

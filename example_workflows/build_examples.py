@@ -1,4 +1,4 @@
-"""Regenerate the example workflows: ``python -m filmrestore.example_workflows.build_examples``.
+"""Regenerate the example workflows: ``python example_workflows/build_examples.py``.
 
 The JSON files are what ComfyUI's template browser and ``make restore`` load; this script keeps them in step
 with the node definitions (widget order, defaults).

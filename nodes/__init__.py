@@ -4,6 +4,7 @@ from __future__ import annotations
 from .bridge_nodes import FilmFromImages, FilmFromVideo, FilmToImages
 from .degrade_node import FilmDegrade
 from .io_nodes import FilmLoadVideo, FilmSaveVideo
+from .restore_nodes import FilmDeblur, FilmUpscale
 
 NODE_CLASS_MAPPINGS = {
     "FilmLoadVideo": FilmLoadVideo,
@@ -12,6 +13,8 @@ NODE_CLASS_MAPPINGS = {
     "FilmFromImages": FilmFromImages,
     "FilmFromVideo": FilmFromVideo,
     "FilmDegrade": FilmDegrade,
+    "FilmUpscale": FilmUpscale,
+    "FilmDeblur": FilmDeblur,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -21,4 +24,6 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FilmFromImages": "Film: From Images",
     "FilmFromVideo": "Film: From Video",
     "FilmDegrade": "Film: Degrade (make old film)",
+    "FilmUpscale": "Film: Upscale",
+    "FilmDeblur": "Film: Deblur",
 }
