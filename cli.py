@@ -101,6 +101,44 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from .model_loaders import registry
+    from .model_loaders.checkpoint import convert
+    from .model_loaders.download import download, verify
+    from .model_loaders.folders import folders
+    if args.action == "convert":
+        if not args.name:
+            raise SystemExit("usage: python -m filmrestore models convert FILE [--out OUT.safetensors]")
+        print(f"wrote {convert(args.name, args.out)}")
+        return 0
+    if args.action == "download":
+        if not args.name:
+            raise SystemExit("usage: python -m filmrestore models download NAME (see: models list)")
+        info = registry.find(args.name)
+        from tqdm import tqdm
+        bar = tqdm(unit="B", unit_scale=True, desc=info.filename)
+
+        def progress(done: int, total: int | None) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+        path = download(info, progress=progress)
+        bar.close()
+        print(f"{info.name}: {path} ({verify(info, path)})")
+        if info.non_commercial:
+            print(f"note: {info.name} is licensed {info.license}: non-commercial use only")
+        return 0
+    status = 0
+    for info in registry.MODELS:
+        present = [f / info.filename for f in folders(info.folder) if (f / info.filename).is_file()]
+        state = "missing"
+        if present:
+            state = verify(info, present[0]) if args.action == "verify" else "present"
+            status |= state == "mismatch"
+        nc = " NON-COMMERCIAL" if info.non_commercial else ""
+        print(f"{info.name:26} {info.purpose:11} {state:9} {info.filename:30} {info.license}{nc}")
+    return 1 if status else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m filmrestore", description="Restore old film headless.")
     p.add_argument("--cache-dir", help="chunk cache folder (default: $FILMRESTORE_CACHE or ~/.cache/filmrestore)")
@@ -122,6 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("cache", help="show or clear the chunk cache")
     c.add_argument("action", choices=["info", "clear"])
     c.set_defaults(func=cmd_cache)
+    m = sub.add_parser("models", help="list, download, verify or convert model files")
+    m.add_argument("action", choices=["list", "download", "verify", "convert"])
+    m.add_argument("name", nargs="?", help="model name (download) or checkpoint file (convert)")
+    m.add_argument("--out", help="output .safetensors path for convert")
+    m.set_defaults(func=cmd_models)
     return p
 
 

@@ -14,10 +14,21 @@ from filmrestore.runner.build import ui_workflow
 HERE = Path(__file__).parent
 
 EXAMPLES = {
+    # the workflow `make restore` runs: weight-free methods only, fast on a laptop CPU
     "restore_sample.json": [
         {"id": 1, "type": "FilmLoadVideo", "widgets": {"video": "sample/old_film.mp4"}},
+        {"id": 3, "type": "FilmDeblur", "widgets": {"method": "richardson_lucy"}, "links": {"film": (1, 0)}},
+        {"id": 4, "type": "FilmUpscale", "widgets": {"method": "lanczos", "factor": 2.0}, "links": {"film": (3, 0)}},
         {"id": 2, "type": "FilmSaveVideo", "widgets": {"filename_prefix": "FilmRestore/restored"},
-         "links": {"film": (1, 0), "compare": (1, 0)}},
+         "links": {"film": (4, 0), "compare": (1, 0)}},
+    ],
+    "upscale_deblur.json": [
+        {"id": 1, "type": "FilmLoadVideo", "widgets": {"video": "sample/old_film.mp4"}},
+        {"id": 2, "type": "FilmDeblur", "widgets": {"method": "unsharp"}, "links": {"film": (1, 0)}},
+        {"id": 3, "type": "FilmUpscale", "widgets": {"method": "lanczos", "target_height": 240},
+         "links": {"film": (2, 0)}},
+        {"id": 4, "type": "FilmSaveVideo", "widgets": {"filename_prefix": "FilmRestore/upscaled"},
+         "links": {"film": (3, 0)}},
     ],
 }
 
