@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import math
 import os
+import queue
 import re
 import shutil
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -115,6 +117,7 @@ def _open_video_stream(container: Any, film: Film, fmt: Format, crf: int) -> Any
     stream.width, stream.height = info.width, info.height
     stream.time_base = tb
     stream.codec_context.time_base = tb
+    stream.codec_context.thread_count = 0  # let the encoder use every core, as the ffmpeg CLI does
     if fmt.codec == "libx264":
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": str(crf), "preset": "medium"}
@@ -140,6 +143,48 @@ def _to_av_frame(arr: np.ndarray) -> Any:
     return av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb48le" if deep else "rgb24")
 
 
+def prefetched_chunks(film: Film, depth: int = 2) -> Iterator[tuple[int, np.ndarray]]:
+    """``film.chunks()`` computed one or two chunks ahead in a worker thread, so decoding and the stages run
+    while the encoder works (both release the GIL); memory stays bounded by ``depth`` chunks."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in film.chunks():
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            q.put(exc)
+
+    worker = threading.Thread(target=produce, name="film-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                q.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        worker.join()
+
+
 def _write_video(film: Film, fmt: Format, tmp: Path, crf: int, progress: Progress | None,
                  metadata: dict[str, str] | None) -> str:
     import av
@@ -156,7 +201,7 @@ def _write_video(film: Film, fmt: Format, tmp: Path, crf: int, progress: Progres
             audio_mode = "copied" if pump.copy else "re-encoded"
         tb = stream.codec_context.time_base
         done = 0
-        for first, frames in film.chunks():
+        for first, frames in prefetched_chunks(film):
             for j, arr in enumerate(frames):
                 frame = _to_av_frame(arr)
                 frame.pts = int(round(info.time_of(first + j) / tb))
@@ -183,7 +228,7 @@ def _write_sequence(film: Film, fmt: Format, tmp: Path, progress: Progress | Non
     import cv2
     tmp.mkdir(parents=True)
     digits = max(6, len(str(film.info.frame_count)))
-    for first, frames in film.chunks():
+    for first, frames in prefetched_chunks(film):
         for j, arr in enumerate(frames):
             if fmt.codec == "tiff" and arr.dtype == np.uint8:
                 arr = arr.astype(np.uint16) * 257
