@@ -19,8 +19,15 @@ EXAMPLES = {
         {"id": 1, "type": "FilmLoadVideo", "widgets": {"video": "sample/old_film.mp4"}},
         {"id": 3, "type": "FilmDeblur", "widgets": {"method": "richardson_lucy"}, "links": {"film": (1, 0)}},
         {"id": 4, "type": "FilmUpscale", "widgets": {"method": "lanczos", "factor": 2.0}, "links": {"film": (3, 0)}},
+        {"id": 5, "type": "FilmInterpolate", "widgets": {"method": "flow", "fps": 24.0}, "links": {"film": (4, 0)}},
         {"id": 2, "type": "FilmSaveVideo", "widgets": {"filename_prefix": "FilmRestore/restored"},
-         "links": {"film": (4, 0), "compare": (1, 0)}},
+         "links": {"film": (5, 0), "compare": (1, 0)}},
+    ],
+    "silent_film_to_60fps.json": [
+        {"id": 1, "type": "FilmLoadVideo", "widgets": {"video": "sample/old_film.mp4", "force_fps": 16.0}},
+        {"id": 2, "type": "FilmInterpolate", "widgets": {"method": "flow", "fps": 60.0}, "links": {"film": (1, 0)}},
+        {"id": 3, "type": "FilmSaveVideo", "widgets": {"filename_prefix": "FilmRestore/smooth60"},
+         "links": {"film": (2, 0)}},
     ],
     "upscale_deblur.json": [
         {"id": 1, "type": "FilmLoadVideo", "widgets": {"video": "sample/old_film.mp4"}},

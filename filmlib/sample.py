@@ -95,3 +95,42 @@ def make_sample(folder: str | os.PathLike, spec: SampleSpec = SampleSpec(),
     tmp.write_text(json.dumps(truth, indent=1))
     os.replace(tmp, paths["truth"])
     return paths
+
+
+def rate_pair(width: int = 640, height: int = 480, frames_24: int = 48, seed: int = 3,
+              photo: str = "astronaut.png", moving_object: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """One camera move filmed at 24 fps (the truth) and at 16 fps (the input to interpolate back to 24).
+
+    Both are rendered from the same continuous path, so the 16 fps frames sit exactly at times p/16 and the
+    24 fps frames at k/24; every third 24 fps frame coincides with a 16 fps frame, the others are the ground
+    truth of interpolation.
+    """
+    rng = np.random.default_rng(seed)
+    ticks = 2 * frames_24            # a 48 Hz clock holds both rates: 24 fps = every 2nd tick, 16 fps = every 3rd
+    span = float(ticks)
+    times24 = np.arange(0, ticks, 2) / span
+    times16 = np.arange(0, ticks, 3) / span
+    img = load_photo(photo)
+    times = np.concatenate([times24, times16])
+    both = camera_move(img, width, height, 0, rng, times=times)
+    if moving_object:
+        _add_moving_object(both, times, rng)
+    return both[: len(times24)], both[len(times24):]
+
+
+def _add_moving_object(frames: np.ndarray, times: np.ndarray, rng: np.random.Generator) -> None:
+    """Paste a disc cut from another photograph that crosses the frame against the camera move (occlusions)."""
+    import cv2
+    h, w = frames.shape[1:3]
+    r = int(min(h, w) * 0.18)
+    patch = cv2.resize(load_photo("coffee.png"), (2 * r, 2 * r), interpolation=cv2.INTER_AREA).astype(np.float32)
+    mask = np.zeros((2 * r, 2 * r), np.float32)
+    cv2.circle(mask, (r, r), r - 1, 1.0, -1, cv2.LINE_AA)
+    x0, y0 = rng.uniform(0.1, 0.2) * w, rng.uniform(0.3, 0.5) * h
+    x1, y1 = rng.uniform(0.6, 0.8) * w, rng.uniform(0.4, 0.6) * h
+    for f, t in zip(frames, times):
+        cx, cy = x0 + (x1 - x0) * t, y0 + (y1 - y0) * t
+        m = np.float32([[1, 0, cx - r], [0, 1, cy - r]])
+        obj = cv2.warpAffine(patch, m, (w, h), flags=cv2.INTER_LINEAR)
+        alpha = cv2.warpAffine(mask, m, (w, h), flags=cv2.INTER_LINEAR)[..., None]
+        f[:] = np.clip(f * (1 - alpha) + obj * alpha + 0.5, 0, 255).astype(np.uint8)

@@ -148,7 +148,7 @@ class IFNet(nn.Module):
         n, _, h, w = img0.shape
         if not torch.is_tensor(timestep):
             timestep = torch.full((n, 1, h, w), float(timestep), dtype=img0.dtype, device=img0.device)
-        elif timestep.dim() < 4 or timestep.shape[-1] != w:
+        elif timestep.shape[-1] != w or timestep.shape[-2] != h:
             timestep = timestep.reshape(-1, 1, 1, 1).to(img0).expand(n, 1, h, w)
         lay = self.layout
         has_feat = lay.encoder != "none"
@@ -196,7 +196,7 @@ def pad_multiple(scale: float = 1.0) -> int:
     return max(128, int(128 / scale))
 
 
-def interpolate(net: IFNet, img0: torch.Tensor, img1: torch.Tensor, timestep: float,
+def interpolate(net: IFNet, img0: torch.Tensor, img1: torch.Tensor, timestep: float | torch.Tensor,
                 scale: float = 1.0) -> torch.Tensor:
     """The end-to-end official recipe: pad to ``pad_multiple``, run, crop back."""
     h, w = img0.shape[-2:]
@@ -206,3 +206,37 @@ def interpolate(net: IFNet, img0: torch.Tensor, img1: torch.Tensor, timestep: fl
         img0 = F.pad(img0, (0, pw, 0, ph))
         img1 = F.pad(img1, (0, pw, 0, ph))
     return net(img0, img1, timestep, scale)[..., :h, :w]
+
+
+class RifeInterpolator:
+    """A loaded RIFE model as a pair interpolator for the interpolation stage (float HWC frames in [0, 1])."""
+
+    def __init__(self, path: Path, device: str = "auto", precision: str = "auto", scale: float = 1.0):
+        from .device import MODEL_CACHE, pick_device, pick_dtype
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(self.device, precision)
+        self.scale = scale
+        net = MODEL_CACHE.get(path, self.device, self.dtype, lambda: load_rife(path).to(self.device, self.dtype))
+        self.net = net
+        st = path.stat()
+        self.signature = f"rife-{net.layout.version}-{path.name}-{st.st_size}-{st.st_mtime_ns}-{scale}-{self.dtype}"
+
+    def __call__(self, a: Any, b: Any, times: Any) -> list[Any]:
+        import numpy as np
+        gray = a.shape[-1] == 1
+
+        def tensor(x: Any) -> torch.Tensor:
+            if gray:
+                x = np.repeat(x, 3, axis=-1)
+            return torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].to(self.device, self.dtype)
+
+        t0, t1 = tensor(a), tensor(b)
+        n = len(times)
+        ts = torch.tensor(list(times), dtype=self.dtype, device=self.device)
+        with torch.inference_mode():
+            out = interpolate(self.net, t0.expand(n, -1, -1, -1), t1.expand(n, -1, -1, -1),
+                              ts.view(n, 1, 1, 1), self.scale)
+        res = out.float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+        if gray:
+            res = res.mean(axis=-1, keepdims=True)
+        return list(res)

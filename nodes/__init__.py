@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .bridge_nodes import FilmFromImages, FilmFromVideo, FilmToImages
 from .degrade_node import FilmDegrade
+from .interpolate_node import FilmInterpolate
 from .io_nodes import FilmLoadVideo, FilmSaveVideo
 from .restore_nodes import FilmDeblur, FilmUpscale
 
@@ -15,6 +16,7 @@ NODE_CLASS_MAPPINGS = {
     "FilmDegrade": FilmDegrade,
     "FilmUpscale": FilmUpscale,
     "FilmDeblur": FilmDeblur,
+    "FilmInterpolate": FilmInterpolate,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -26,4 +28,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FilmDegrade": "Film: Degrade (make old film)",
     "FilmUpscale": "Film: Upscale",
     "FilmDeblur": "Film: Deblur",
+    "FilmInterpolate": "Film: Interpolate (frame rate)",
 }
