@@ -86,6 +86,23 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scenes(args: argparse.Namespace) -> int:
+    from .filmlib.io.open import open_clip
+    from .nodes.scene_nodes import FilmSceneDetect
+    defaults = {k: v[1]["default"] for k, v in FilmSceneDetect.INPUT_TYPES()["required"].items() if k != "film"}
+    from .filmlib.scene_detect import detect_scenes
+    scenes = detect_scenes(open_clip(args.video), defaults["detector"], defaults["threshold"] or None,
+                           defaults["min_scene_len"], defaults["flicker_robust"])
+    if args.json:
+        print(json.dumps([{"start": s.start, "end": s.end, "keyframe": s.keyframe} for s in scenes.shots]))
+        return 0
+    print(f"{'shot':>4}  {'start':>7}  {'end':>7}  {'start time':>12}  {'end time':>12}  {'frames':>6}  keyframe")
+    for i, s in enumerate(scenes.shots):
+        print(f"{i:>4}  {s.start:>7}  {s.end:>7}  {scenes.timecode(s.start):>12}  {scenes.timecode(s.end):>12}  "
+              f"{len(s):>6}  {s.keyframe}")
+    return 0
+
+
 def cmd_cache(args: argparse.Namespace) -> int:
     from .filmlib.cache import default_cache
     cache = default_cache()
@@ -157,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="make the sample old-film clip and its ground truth")
     s.add_argument("folder", nargs="?", default="input/sample")
     s.set_defaults(func=cmd_sample)
+    sc = sub.add_parser("scenes", help="list the shots of a video (like scenedetect list-scenes)")
+    sc.add_argument("video")
+    sc.add_argument("--json", action="store_true", help="print [{start, end, keyframe}] in frame numbers")
+    sc.set_defaults(func=cmd_scenes)
     c = sub.add_parser("cache", help="show or clear the chunk cache")
     c.add_argument("action", choices=["info", "clear"])
     c.set_defaults(func=cmd_cache)

@@ -6,6 +6,7 @@ from .degrade_node import FilmDegrade
 from .interpolate_node import FilmInterpolate
 from .io_nodes import FilmLoadVideo, FilmSaveVideo
 from .restore_nodes import FilmDeblur, FilmUpscale
+from .scene_nodes import FilmSceneDetect, FilmSceneRange, FilmSelectScenes
 
 NODE_CLASS_MAPPINGS = {
     "FilmLoadVideo": FilmLoadVideo,
@@ -17,6 +18,9 @@ NODE_CLASS_MAPPINGS = {
     "FilmUpscale": FilmUpscale,
     "FilmDeblur": FilmDeblur,
     "FilmInterpolate": FilmInterpolate,
+    "FilmSceneDetect": FilmSceneDetect,
+    "FilmSelectScenes": FilmSelectScenes,
+    "FilmSceneRange": FilmSceneRange,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -29,4 +33,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FilmUpscale": "Film: Upscale",
     "FilmDeblur": "Film: Deblur",
     "FilmInterpolate": "Film: Interpolate (frame rate)",
+    "FilmSceneDetect": "Film: Scene Detect (shots + keyframes)",
+    "FilmSelectScenes": "Film: Select Shots",
+    "FilmSceneRange": "Film: Shot / Frame Range",
 }

@@ -37,7 +37,7 @@ class FilmInterpolate:
                               "tooltip": "Output frame rate (23.976 and 29.97 are taken exactly as NTSC)."}),
             "multiplier": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 16.0, "step": 0.5,
                                      "tooltip": "If above 0, output rate = input rate x multiplier (fps ignored)."}),
-            "flow_quality": (["fast", "medium", "fine"], {"default": "medium",
+            "flow_quality": (["fast", "medium", "fine"], {"default": "fast",
                                                           "tooltip": "Optical flow effort (flow method)."}),
             "rife_model": model_choice("rife", "RIFE checkpoint in models/rife (flownet.pkl or rife4x.pth)."),
             "rife_scale": ("FLOAT", {"default": 1.0, "min": 0.25, "max": 4.0, "step": 0.25,

@@ -1,0 +1,143 @@
+"""FilmSceneDetect, FilmSelectScenes, FilmSceneRange: shots as a first-class value."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import comfy_bridge as bridge
+from ..filmlib.clip import Film, require_film
+from ..filmlib.errors import InputError
+from ..filmlib.scene_detect import DETECTORS, detect_scenes
+from ..filmlib.scenes import Scenes
+from ..filmlib.select import RangesStage, parse_indices, select_shots
+from .common import CATEGORY, FILM
+
+
+def _images(frames: list[np.ndarray]) -> Any:
+    """uint8/16 (H, W, C) frames of one size -> ComfyUI IMAGE (n, H, W, 3) float32."""
+    import torch
+    arr = np.stack([(f.astype(np.float32) / (65535.0 if f.dtype == np.uint16 else 255.0)) for f in frames])
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    return torch.from_numpy(arr)
+
+
+def contact_sheet(film: Film, scenes: Scenes, columns: int = 4, width: int = 256) -> np.ndarray:
+    """A grid of the keyframes, labelled with shot number and timecode; (H, W, 3) uint8."""
+    import cv2
+    tiles = []
+    h = max(2, int(round(width * film.info.height / film.info.width)))
+    for i, s in enumerate(scenes.shots):
+        f = film.frame(s.keyframe)
+        f = (f >> 8).astype(np.uint8) if f.dtype == np.uint16 else f
+        f = cv2.resize(f, (width, h), interpolation=cv2.INTER_AREA).reshape(h, width, -1)
+        f = np.ascontiguousarray(np.repeat(f, 3, axis=-1) if f.shape[-1] == 1 else f)
+        label = f"#{i}  {scenes.timecode(s.start)}  ({len(s)}f)"
+        for color, thick in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+            cv2.putText(f, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.42, color, thick, cv2.LINE_AA)
+        tiles.append(f)
+    while len(tiles) % columns:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.concatenate(tiles[r:r + columns], axis=1) for r in range(0, len(tiles), columns)]
+    return np.concatenate(rows, axis=0)
+
+
+class FilmSceneDetect:
+    DESCRIPTION = ("Split a clip into shots with PySceneDetect's detectors (content, adaptive, threshold for "
+                   "fades), run on a downscaled copy. flicker_robust normalises brightness first and confirms "
+                   "each cut, so old-film flicker and flashes do not cut a shot. Picks each shot's cleanest, "
+                   "sharpest keyframe (for colour references) and draws a contact sheet.")
+    CATEGORY = f"{CATEGORY}/shots"
+    RETURN_TYPES = ("SCENES", "IMAGE", "IMAGE", "INT")
+    RETURN_NAMES = ("scenes", "keyframes", "contact_sheet", "shot_count")
+    OUTPUT_TOOLTIPS = ("The shots (connect to Stabilize, Interpolate, Select).",
+                       "One keyframe per shot, full size.", "Keyframes in a labelled grid.", "Number of shots.")
+    FUNCTION = "detect"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {"required": {
+            "film": (FILM, {"tooltip": "The clip to split into shots."}),
+            "detector": (list(DETECTORS), {"default": "content",
+                                           "tooltip": "content: cuts (PySceneDetect's default); adaptive: "
+                                                      "cuts in fast motion; threshold: fades to black."}),
+            "threshold": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 255.0, "step": 0.5,
+                                    "tooltip": "Detector threshold in PySceneDetect's units (content 27, "
+                                               "adaptive 3, threshold 12); 0 keeps the detector's default."}),
+            "min_scene_len": ("INT", {"default": 15, "min": 1, "max": 10000,
+                                      "tooltip": "Shortest shot in frames (PySceneDetect's min_scene_len)."}),
+            "flicker_robust": ("BOOLEAN", {"default": True,
+                                           "tooltip": "Normalise brightness and confirm cuts: for old film."}),
+        }}
+
+    def detect(self, film: Film, detector: str, threshold: float, min_scene_len: int, flicker_robust: bool
+               ) -> tuple[Scenes, Any, Any, int]:
+        film = require_film(film)
+        scenes = detect_scenes(film, detector, threshold or None, min_scene_len, flicker_robust,
+                               progress=bridge.progress_reporter(len(film), "scenes"))
+        keyframes = _images([film.frame(s.keyframe) for s in scenes.shots])
+        sheet = _images([contact_sheet(film, scenes)])
+        return scenes, keyframes, sheet, len(scenes.shots)
+
+
+class FilmSelectScenes:
+    DESCRIPTION = "Keep or drop shots by index ('0, 2, 5-7'); returns the chosen shots as one clip and their SCENES."
+    CATEGORY = f"{CATEGORY}/shots"
+    RETURN_TYPES = (FILM, "SCENES")
+    RETURN_NAMES = ("film", "scenes")
+    OUTPUT_TOOLTIPS = ("The chosen shots, in order.", "Their shots, re-numbered from 0.")
+    FUNCTION = "select"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {"required": {
+            "film": (FILM, {"tooltip": "The clip the scenes were detected on."}),
+            "scenes": ("SCENES", {"tooltip": "Shots from FilmSceneDetect."}),
+            "indices": ("STRING", {"default": "", "tooltip": "Shot numbers and ranges, e.g. '0, 2, 5-7'; "
+                                                           "empty keeps (or drops) nothing."}),
+            "mode": (["keep", "drop"], {"default": "keep", "tooltip": "Keep the listed shots, or drop them."}),
+        }}
+
+    def select(self, film: Film, scenes: Scenes, indices: str, mode: str) -> tuple[Film, Scenes]:
+        count = len(scenes.shots)
+        listed = parse_indices(indices, count)
+        chosen = listed if mode == "keep" else [i for i in range(count) if i not in listed]
+        if mode == "keep" and not indices.strip():
+            chosen = list(range(count))
+        return select_shots(require_film(film), scenes, chosen)
+
+
+class FilmSceneRange:
+    DESCRIPTION = "One shot (by number) or a frame range of a clip, to restore a single shot."
+    CATEGORY = f"{CATEGORY}/shots"
+    RETURN_TYPES = (FILM, "INT", "INT")
+    RETURN_NAMES = ("film", "start", "end")
+    OUTPUT_TOOLTIPS = ("The shot or range.", "Its first frame in the input.", "Its end frame (exclusive).")
+    FUNCTION = "pick"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {"required": {
+            "film": (FILM, {"tooltip": "The clip."}),
+            "shot": ("INT", {"default": 0, "min": -1, "max": 100000,
+                             "tooltip": "Shot number from SCENES; -1 uses start/end instead."}),
+            "start": ("INT", {"default": 0, "min": 0, "max": 10_000_000, "tooltip": "First frame (shot = -1)."}),
+            "end": ("INT", {"default": 0, "min": 0, "max": 10_000_000,
+                            "tooltip": "End frame, exclusive (shot = -1); 0 = to the end."}),
+        }, "optional": {
+            "scenes": ("SCENES", {"tooltip": "Shots from FilmSceneDetect (needed when shot >= 0)."}),
+        }}
+
+    def pick(self, film: Film, shot: int, start: int, end: int, scenes: Scenes | None = None
+             ) -> tuple[Film, int, int]:
+        film = require_film(film)
+        if shot >= 0:
+            if scenes is None:
+                raise InputError("shot >= 0 needs SCENES: connect FilmSceneDetect, or set shot to -1 and give "
+                                 "start/end")
+            if shot >= len(scenes.shots):
+                raise InputError(f"shot {shot} does not exist: there are {len(scenes.shots)} shots")
+            start, end = scenes.shots[shot].start, scenes.shots[shot].end
+        end = end or film.info.frame_count
+        return RangesStage(film, [(start, end)]), start, end
