@@ -17,9 +17,12 @@ EXAMPLES = {
     # the workflow `make restore` runs: weight-free methods only, fast on a laptop CPU
     "restore_sample.json": [
         {"id": 1, "type": "FilmLoadVideo", "widgets": {"video": "sample/old_film.mp4"}},
-        {"id": 3, "type": "FilmDeblur", "widgets": {"method": "richardson_lucy"}, "links": {"film": (1, 0)}},
+        {"id": 6, "type": "FilmSceneDetect", "links": {"film": (1, 0)}},
+        {"id": 7, "type": "FilmStabilize", "links": {"film": (1, 0), "scenes": (6, 0)}},
+        {"id": 3, "type": "FilmDeblur", "widgets": {"method": "richardson_lucy"}, "links": {"film": (7, 0)}},
         {"id": 4, "type": "FilmUpscale", "widgets": {"method": "lanczos", "factor": 2.0}, "links": {"film": (3, 0)}},
-        {"id": 5, "type": "FilmInterpolate", "widgets": {"method": "flow", "fps": 24.0}, "links": {"film": (4, 0)}},
+        {"id": 5, "type": "FilmInterpolate", "widgets": {"method": "flow", "fps": 24.0},
+         "links": {"film": (4, 0), "scenes": (6, 0)}},
         {"id": 2, "type": "FilmSaveVideo", "widgets": {"filename_prefix": "FilmRestore/restored"},
          "links": {"film": (5, 0), "compare": (1, 0)}},
     ],
@@ -28,6 +31,13 @@ EXAMPLES = {
         {"id": 2, "type": "FilmInterpolate", "widgets": {"method": "flow", "fps": 60.0}, "links": {"film": (1, 0)}},
         {"id": 3, "type": "FilmSaveVideo", "widgets": {"filename_prefix": "FilmRestore/smooth60"},
          "links": {"film": (2, 0)}},
+    ],
+    "shots_and_stabilize.json": [
+        {"id": 1, "type": "FilmLoadVideo", "widgets": {"video": "sample/old_film.mp4"}},
+        {"id": 2, "type": "FilmSceneDetect", "links": {"film": (1, 0)}},
+        {"id": 3, "type": "FilmStabilize", "widgets": {"weave_only": True}, "links": {"film": (1, 0), "scenes": (2, 0)}},
+        {"id": 4, "type": "FilmSaveVideo", "widgets": {"filename_prefix": "FilmRestore/stabilized"},
+         "links": {"film": (3, 0), "compare": (1, 0)}},
     ],
     "upscale_deblur.json": [
         {"id": 1, "type": "FilmLoadVideo", "widgets": {"video": "sample/old_film.mp4"}},

@@ -7,6 +7,7 @@ from .interpolate_node import FilmInterpolate
 from .io_nodes import FilmLoadVideo, FilmSaveVideo
 from .restore_nodes import FilmDeblur, FilmUpscale
 from .scene_nodes import FilmSceneDetect, FilmSceneRange, FilmSelectScenes
+from .stabilize_node import FilmStabilize
 
 NODE_CLASS_MAPPINGS = {
     "FilmLoadVideo": FilmLoadVideo,
@@ -21,6 +22,7 @@ NODE_CLASS_MAPPINGS = {
     "FilmSceneDetect": FilmSceneDetect,
     "FilmSelectScenes": FilmSelectScenes,
     "FilmSceneRange": FilmSceneRange,
+    "FilmStabilize": FilmStabilize,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -36,4 +38,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FilmSceneDetect": "Film: Scene Detect (shots + keyframes)",
     "FilmSelectScenes": "Film: Select Shots",
     "FilmSceneRange": "Film: Shot / Frame Range",
+    "FilmStabilize": "Film: Stabilize",
 }

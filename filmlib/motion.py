@@ -1,0 +1,54 @@
+"""Frame-to-frame camera motion on small luma frames: tracked corners with a RANSAC similarity fit, phase
+correlation where texture is poor. Motion is a similarity about the frame centre: (dx, dy, angle, log-scale)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .frames import luma
+
+MOTION_WIDTH = 320
+
+
+def prepare(frame: np.ndarray, width: int = MOTION_WIDTH) -> tuple[np.ndarray, float]:
+    """(H, W, C) frame -> (small uint8 luma normalised for flicker and lightly denoised, scale factor)."""
+    import cv2
+    y = luma(frame.astype(np.float32) * (1.0 / 257.0 if frame.dtype == np.uint16 else 1.0))
+    h, w = y.shape
+    s = min(1.0, width / w)
+    if s < 1.0:
+        y = cv2.resize(y, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_AREA)
+    y = (y - y.mean()) * (45.0 / (y.std() + 1e-3)) + 120.0   # flicker would fool the tracker
+    y = cv2.GaussianBlur(y, (0, 0), 0.8)                      # grain
+    return np.clip(y + 0.5, 0, 255).astype(np.uint8), s
+
+
+def estimate(prev: np.ndarray, cur: np.ndarray, scale: float) -> np.ndarray:
+    """Similarity motion from ``prev`` to ``cur`` (small frames), in full-size pixels: [dx, dy, da, dlogs]."""
+    import cv2
+    h, w = prev.shape
+    c = np.array([w / 2.0, h / 2.0], np.float32)
+    pts = cv2.goodFeaturesToTrack(prev, maxCorners=300, qualityLevel=0.01, minDistance=7, blockSize=7)
+    if pts is not None and len(pts) >= 20:
+        nxt, status, _ = cv2.calcOpticalFlowPyrLK(prev, cur, pts, None, winSize=(21, 21), maxLevel=3,
+                                                  criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
+        ok = status.ravel() == 1
+        if ok.sum() >= 12:
+            p0 = pts.reshape(-1, 2)[ok] - c
+            p1 = nxt.reshape(-1, 2)[ok] - c
+            m, inliers = cv2.estimateAffinePartial2D(p0, p1, method=cv2.RANSAC, ransacReprojThreshold=1.0,
+                                                     maxIters=2000, confidence=0.995, refineIters=10)
+            if m is not None and inliers is not None and inliers.sum() >= 10:
+                a, b = float(m[0, 0]), float(m[1, 0])
+                return np.array([m[0, 2] / scale, m[1, 2] / scale, np.arctan2(b, a), np.log(np.hypot(a, b))])
+    # too little texture for corners: translation from phase correlation
+    (dx, dy), _ = cv2.phaseCorrelate(prev.astype(np.float32), cur.astype(np.float32))
+    return np.array([dx / scale, dy / scale, 0.0, 0.0])
+
+
+def similarity_matrix(dx: float, dy: float, da: float, dlogs: float, width: int, height: int) -> np.ndarray:
+    """2x3 matrix of a similarity about the frame centre followed by a shift (dx, dy)."""
+    s = np.exp(dlogs)
+    a, b = s * np.cos(da), s * np.sin(da)
+    cx, cy = width / 2.0, height / 2.0
+    return np.array([[a, -b, cx - a * cx + b * cy + dx],
+                     [b, a, cy - b * cx - a * cy + dy]], np.float64)
