@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import Any, Sequence
 
 from .filmlib.cache import configure_cache

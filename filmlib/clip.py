@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, Iterator, Sequence
@@ -124,7 +125,7 @@ def make_signature(*parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-class Film:
+class Film(ABC):
     """A lazy clip. Subclasses implement :meth:`_read`; consumers call :meth:`read` or :meth:`chunks`."""
 
     info: ClipInfo
@@ -171,8 +172,9 @@ class Film:
             yield pos, self.read(pos, end)
             pos = end
 
+    @abstractmethod
     def _read(self, start: int, stop: int) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__} must implement _read")
+        """Frames ``[start, stop)``, already range-checked by :meth:`read`."""
 
 
 class ArrayFilm(Film):
@@ -237,9 +239,9 @@ class Stage(Film):
         n = self.source.info.frame_count
         return max(0, start - self.context), min(n, stop + self.context)
 
+    @abstractmethod
     def compute(self, frames: np.ndarray, first: int, start: int, stop: int) -> np.ndarray:
         """Output frames ``[start, stop)`` from source ``frames`` that begin at source index ``first``."""
-        raise NotImplementedError(f"{type(self).__name__} must implement compute")
 
     def _compute_chunk(self, start: int, stop: int) -> np.ndarray:
         a, b = self.input_range(start, stop)
@@ -274,8 +276,9 @@ class FrameStage(Stage):
 
     cache_policy = "disk"
 
+    @abstractmethod
     def process_frame(self, frame: np.ndarray, index: int) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__} must implement process_frame")
+        """One output frame from source frame ``index``."""
 
     def compute(self, frames: np.ndarray, first: int, start: int, stop: int) -> np.ndarray:
         out = np.empty((stop - start, *self.info.frame_shape), self.info.dtype)

@@ -1,7 +1,7 @@
 """Upscaling a clip: classical resampling (Lanczos, bicubic) or any single-image model, to a factor or height."""
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 

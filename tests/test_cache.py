@@ -1,7 +1,6 @@
 """The chunk cache: reuse across runs, recompute of corrupt entries, budgets, resume after a kill."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
