@@ -76,6 +76,9 @@ class RangesStage(Stage):
         idx = [self.source_index(k) for k in (start, stop - 1)]
         return min(idx), max(idx) + 1
 
+    def compute(self, frames: np.ndarray, first: int, start: int, stop: int) -> np.ndarray:
+        return frames[[self.source_index(k) - first for k in range(start, stop)]]
+
     def _compute_chunk(self, start: int, stop: int) -> np.ndarray:
         # read each contiguous piece separately, so two distant shots never pull everything in between
         out = []
