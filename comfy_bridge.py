@@ -50,20 +50,24 @@ def output_directory() -> Path:
 
 
 def resolve_input_path(name: str) -> str:
-    """A path as given (absolute or relative to the current folder) or relative to the input folder."""
+    """Where a video name points: ComfyUI's annotated input path, an absolute path, a file or folder in the
+    input folder, else the name as given (relative to the current folder). Patterns resolve the same way by
+    the folder they name."""
     fp = _comfy("folder_paths")
-    if fp is not None and hasattr(fp, "get_annotated_filepath") and fp.exists_annotated_filepath(name):
+    if fp is not None and hasattr(fp, "exists_annotated_filepath") and fp.exists_annotated_filepath(name):
         return fp.get_annotated_filepath(name)
-    candidate = input_directory() / name
-    if not os.path.isabs(name) and (candidate.exists() or any(c in name for c in "*?%")):
-        if candidate.exists() or not Path(name).parent.exists():
-            return str(candidate)
-    return os.path.expanduser(name)
-
-
-class _NullBar:
-    def update_absolute(self, value: int, total: int | None = None, preview: Any = None) -> None:
-        pass
+    name = os.path.expanduser(name)
+    if os.path.isabs(name):
+        return name
+    in_input = input_directory() / name
+    if in_input.exists():
+        return str(in_input)
+    if os.path.exists(name):
+        return name
+    # a pattern, or a file not there yet: the input folder wins when the folder it names exists only there
+    if in_input.parent.is_dir() and not Path(name).parent.is_dir():
+        return str(in_input)
+    return name
 
 
 def progress_reporter(total: int, desc: str = "frames") -> Callable[[int, int, Optional[np.ndarray]], None]:

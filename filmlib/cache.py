@@ -48,12 +48,15 @@ def parse_bytes(text: str | int) -> int:
     return int(value * _UNITS[unit])
 
 
+def user_cache_base() -> Path:
+    """``$XDG_CACHE_HOME/filmrestore`` or ``~/.cache/filmrestore``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "filmrestore"
+
+
 def default_cache_dir() -> Path:
     env = os.environ.get("FILMRESTORE_CACHE")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "filmrestore" / "chunks"
+    return Path(env).expanduser() if env else user_cache_base() / "chunks"
 
 
 @dataclass

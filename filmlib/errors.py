@@ -32,6 +32,3 @@ class WorkflowError(FilmRestoreError):
             + "\n  ".join(self.errors)
         )
 
-
-class Interrupted(FilmRestoreError):
-    """The user cancelled the run; chunks computed so far stay in the cache."""

@@ -44,6 +44,13 @@ class Scenes:
         if pos != self.frame_count:
             raise ValueError(f"shots end at frame {pos} but the clip has {self.frame_count} frames")
 
+    def check_film(self, frame_count: int) -> None:
+        """Raise unless these shots describe a clip of ``frame_count`` frames (the same film)."""
+        if self.frame_count != frame_count:
+            from .errors import InputError
+            raise InputError(f"scenes describe {self.frame_count} frames but the film has {frame_count}; "
+                             f"detect scenes on this same film (after any stage that changes the frame count)")
+
     @property
     def cuts(self) -> list[int]:
         """Frame indices where a new shot starts (the first shot's 0 excluded)."""

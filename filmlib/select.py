@@ -95,9 +95,7 @@ class RangesStage(Stage):
 
 def select_shots(film: Film, scenes: Scenes, indices: Sequence[int]) -> tuple[Film, Scenes]:
     """The chosen shots of ``film`` as one clip, and their Scenes re-indexed to it."""
-    if scenes.frame_count != film.info.frame_count:
-        raise InputError(f"scenes describe {scenes.frame_count} frames but the film has {film.info.frame_count}; "
-                         f"detect scenes on this same film")
+    scenes.check_film(film.info.frame_count)
     chosen = [scenes.shots[i] for i in indices]
     if not chosen:
         raise InputError("no shots selected: give at least one shot index")

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from .. import comfy_bridge as bridge
+from ..filmlib.cache import user_cache_base
 from ..filmlib.errors import InputError
 from .registry import FOLDERS, by_filename
 
@@ -16,10 +17,7 @@ class ModelNotFoundError(InputError, FileNotFoundError):
 
 def models_root() -> Path:
     env = os.environ.get("FILMRESTORE_MODELS")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "filmrestore" / "models"
+    return Path(env).expanduser() if env else user_cache_base() / "models"
 
 
 def register_folders() -> None:

@@ -69,8 +69,7 @@ class FilmInterpolate:
             interp = BlendInterpolator()
         else:
             interp = FlowInterpolator(flow_quality)
-        if scenes is not None and scenes.frame_count != film.info.frame_count:
-            raise InputError(f"scenes describe {scenes.frame_count} frames but the film has "
-                             f"{film.info.frame_count}; detect scenes on this same film")
+        if scenes is not None:
+            scenes.check_film(film.info.frame_count)
         cuts = scenes.cuts if scenes is not None else None
         return (InterpolateStage(film, out_fps, interp, cuts, cut_check, drop_duplicates),)

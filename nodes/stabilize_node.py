@@ -7,7 +7,6 @@ import numpy as np
 
 from .. import comfy_bridge as bridge
 from ..filmlib.clip import Film, require_film
-from ..filmlib.errors import InputError
 from ..filmlib.scenes import Scenes
 from ..filmlib.stabilize import BORDERS, METHODS, PATHS, StabilizeStage, trajectory_plot
 from .common import CATEGORY, FILM
@@ -58,9 +57,8 @@ class FilmStabilize:
                   scenes: Scenes | None = None) -> tuple[Film, Any]:
         import torch
         film = require_film(film)
-        if scenes is not None and scenes.frame_count != film.info.frame_count:
-            raise InputError(f"scenes describe {scenes.frame_count} frames but the film has "
-                             f"{film.info.frame_count}; detect scenes on this same film")
+        if scenes is not None:
+            scenes.check_film(film.info.frame_count)
         cuts = scenes.cuts if scenes is not None else []
         stage = StabilizeStage(film, method, path, smoothing, weave_only, border, max_crop, cuts,
                                vidstab_kp_method, vidstab_window, border_size,
