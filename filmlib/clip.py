@@ -157,6 +157,28 @@ class Film(ABC):
                                f"{self.info.dtype}: this is a bug in the stage")
         return out
 
+    def scaled_size(self, width: int) -> tuple[int, int]:
+        """(w, h) of frames read at ``width`` px wide (never enlarged), aspect kept."""
+        w, h = self.info.width, self.info.height
+        if width >= w:
+            return w, h
+        return width, max(1, int(round(h * width / w)))
+
+    def read_scaled(self, start: int, stop: int, width: int) -> np.ndarray:
+        """Frames ``[start, stop)`` at ``width`` px wide for analysis passes (sources may decode them small)."""
+        import cv2
+        frames = self.read(start, stop)
+        w, h = self.scaled_size(width)
+        if (w, h) == (self.info.width, self.info.height):
+            return frames
+        return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA).reshape(h, w, -1) for f in frames])
+
+    def scaled_chunks(self, width: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Like :meth:`chunks`, at ``width`` px wide."""
+        n, size = self.info.frame_count, self.chunk_frames
+        for pos in range(0, n, size):
+            yield pos, self.read_scaled(pos, min(n, pos + size), width)
+
     def frame(self, index: int) -> np.ndarray:
         """One frame ``(H, W, C)``."""
         return self.read(index, index + 1)[0]

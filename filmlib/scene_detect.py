@@ -22,7 +22,6 @@ import numpy as np
 from .clip import Film
 from .cuts import cut_score
 from .errors import InputError
-from .frames import luma
 from .scenes import Scenes, Shot
 
 DETECTORS = ("content", "adaptive", "threshold")
@@ -44,6 +43,18 @@ def make_detector(kind: str, threshold: float | None, min_scene_len: int, luma_o
     raise InputError(f"detector must be one of {DETECTORS}, got {kind!r}")
 
 
+def small_luma(frame: np.ndarray, width: int) -> np.ndarray:
+    """(H, W, C) uint8/16 frame -> (h, width) float32 luma in 0..255, resized first (cheap on uint8)."""
+    import cv2
+    h, w = frame.shape[:2]
+    if w > width:
+        frame = cv2.resize(frame, (width, max(1, int(round(h * width / w)))), interpolation=cv2.INTER_LINEAR)
+    if frame.ndim == 3 and frame.shape[-1] == 3:
+        frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    y = frame.reshape(frame.shape[0], frame.shape[1]).astype(np.float32)
+    return y * np.float32(1.0 / 257.0) if frame.dtype == np.uint16 else y
+
+
 def analysis_frame(frame: np.ndarray, width: int, robust: bool) -> np.ndarray:
     """(H, W, C) uint8/16 -> small BGR uint8 frame for a detector, normalised when ``robust``."""
     import cv2
@@ -51,21 +62,26 @@ def analysis_frame(frame: np.ndarray, width: int, robust: bool) -> np.ndarray:
     if w > width:
         size = (width, max(1, int(round(h * width / w))))
         frame = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR).reshape(size[1], size[0], -1)
-    f = frame.astype(np.float32) * (1.0 / 257.0 if frame.dtype == np.uint16 else 1.0)
+    if frame.dtype == np.uint16:
+        frame = (frame >> 8).astype(np.uint8)
+    if frame.ndim == 2 or frame.shape[-1] == 1:
+        frame = cv2.cvtColor(frame.reshape(frame.shape[0], frame.shape[1]), cv2.COLOR_GRAY2BGR)
+    else:
+        frame = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
     if robust:
-        y = luma(f)
-        f = (f - y.mean()) * (48.0 / (y.std() + 1e-3)) + 118.0
-        f = cv2.GaussianBlur(f, (3, 3), 0).reshape(f.shape)
-    out = np.clip(f + 0.5, 0, 255).astype(np.uint8)
-    if out.shape[-1] == 1:
-        out = np.repeat(out, 3, axis=-1)
-    return np.ascontiguousarray(out[..., ::-1])
+        y = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        mean, std = cv2.meanStdDev(y)
+        gain = 48.0 / (float(std[0, 0]) + 1e-3)
+        # flicker and exposure pumping: every frame to the same mean and contrast, then a little blur for grain
+        frame = cv2.convertScaleAbs(frame, alpha=gain, beta=118.0 - gain * float(mean[0, 0]))
+        frame = cv2.GaussianBlur(frame, (3, 3), 0)
+    return frame
 
 
 def frame_quality(prev: np.ndarray | None, cur: np.ndarray, nxt: np.ndarray | None) -> tuple[float, float, float]:
-    """(sharpness, exposure, cleanliness) of a small uint8 BGR analysis frame (not normalised)."""
+    """(sharpness, exposure, cleanliness) of a small float luma frame (0..255, not normalised)."""
     import cv2
-    y = luma(cur[..., ::-1]) / 255.0
+    y = cur * np.float32(1.0 / 255.0)
     var = float(y.var()) + 1e-6
     sharp = float(cv2.Laplacian(y, cv2.CV_32F).var()) / var
     mean = float(y.mean())
@@ -73,11 +89,10 @@ def frame_quality(prev: np.ndarray | None, cur: np.ndarray, nxt: np.ndarray | No
     exposure = max(0.05, 1.0 - 1.5 * abs(mean - 0.45) - 3.0 * clipped)
     clean = 1.0
     if prev is not None and nxt is not None:
-        yp, yn = luma(prev[..., ::-1]) / 255.0, luma(nxt[..., ::-1]) / 255.0
         # compare contrast-normalised frames so flicker is not damage
-        z = [(a - a.mean()) / (a.std() + 1e-3) for a in (yp, y, yn)]
-        med = np.median(np.stack(z), axis=0)
-        frac = float(np.mean(np.abs(z[1] - med) > 1.2))
+        a, b, c = ((f - f.mean()) / (f.std() + 1e-3) for f in (prev, cur, nxt))
+        med = np.maximum(np.minimum(a, c), np.minimum(np.maximum(a, c), b))  # median of three, elementwise
+        frac = float(np.mean(np.abs(b - med) > 1.2))
         clean = 1.0 / (1.0 + 40.0 * frac)
     return sharp, exposure, clean
 
@@ -107,11 +122,11 @@ def detect_scenes(film: Film, detector: str = "content", threshold: float | None
                     continue  # the same picture either side: flicker, a flash or a blotch, not a cut
             cuts.append(c)
 
-    for first, chunk in film.chunks():
+    for first, chunk in film.scaled_chunks(ANALYSIS_WIDTH):
         for j, frame in enumerate(chunk):
             k = first + j
             small = analysis_frame(frame, ANALYSIS_WIDTH, flicker_robust)
-            plain = analysis_frame(frame, ANALYSIS_WIDTH, False) if flicker_robust else small
+            plain = small_luma(frame, ANALYSIS_WIDTH)
             recent.append((k, small))
             accept(det.process_frame(FrameTimecode(k, fps), small))
             if k == 0:

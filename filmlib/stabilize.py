@@ -149,10 +149,13 @@ class StabilizeStage(Stage):
         if self.method == "vidstab":
             from vidstab.VidStab import VidStab
             detector = VidStab(kp_method=self.kp).kp_detector
-        for first, chunk in self.source.chunks():
+        from .motion import MOTION_WIDTH
+        full_width = self.source.info.width
+        for first, chunk in self.source.scaled_chunks(MOTION_WIDTH):
             for j, frame in enumerate(chunk):
                 i = first + j
                 small, s = prepare(frame)
+                s = s * frame.shape[1] / full_width  # the source may have decoded it small already
                 if prev is not None and i not in starts:
                     motion[i] = estimate(prev, small, s) if detector is None else _vidstab_motion(detector, prev, small, s)
                 prev = small
