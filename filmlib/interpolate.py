@@ -19,7 +19,7 @@ from .cuts import duplicate_score, is_cut
 from .errors import InputError
 from .frames import from_float, luma, to_float
 
-METHODS = ("flow", "rife", "blend", "repeat")
+METHODS = ("flow", "rife", "blend")
 
 
 class PairInterpolator(Protocol):

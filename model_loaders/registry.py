@@ -5,7 +5,7 @@ mirror records one (``models verify`` then reports the file as unchecked rather 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 PURPOSES = ("upscale", "deblur", "colorize", "remaster", "interpolate")
 
@@ -30,7 +30,6 @@ class ModelInfo:
     sha256: str | None = None
     size: int | None = None
     notes: str = ""
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.purpose not in PURPOSES:

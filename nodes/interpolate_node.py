@@ -5,7 +5,7 @@ from fractions import Fraction
 from typing import Any
 
 from ..filmlib.clip import Film, require_film
-from ..filmlib.interpolate import BlendInterpolator, FlowInterpolator, InterpolateStage
+from ..filmlib.interpolate import METHODS, BlendInterpolator, FlowInterpolator, InterpolateStage
 from ..filmlib.io.video_source import snap_rate
 from ..filmlib.errors import InputError
 from ..filmlib.scenes import Scenes
@@ -30,7 +30,7 @@ class FilmInterpolate:
         rt.pop("tile")
         return {"required": {
             "film": (FILM, {"tooltip": "The clip to interpolate."}),
-            "method": (["flow", "rife", "blend"], {"default": "flow",
+            "method": (list(METHODS), {"default": "flow",
                                                    "tooltip": "flow: optical flow, no weights; rife: a RIFE "
                                                               "model; blend: cross-fade (for comparison)."}),
             "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 240.0, "step": 0.001,
