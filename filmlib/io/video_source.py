@@ -187,29 +187,26 @@ class VideoSource(Film):
             return 1 if color != "color" else 3
         if color == "color":
             return 3
-        n = len(self._pts)
-        picks = sorted({0, n // 4, n // 2, (3 * n) // 4, n - 1})
+        # probe keyframes spread over the clip: each costs one decoded frame, not a run from the last keyframe
+        import av
+        keys = [k for k in self._index.keyframes if self._pts[0] <= k <= self._pts[-1]] or [self._pts[0]]
+        picks = sorted({keys[int(q * (len(keys) - 1))] for q in (0.0, 0.25, 0.5, 0.75, 1.0)})
         samples = []
-        for i in picks:
-            samples.append(self._decode_range_fresh(i, i + 1, "rgb24")[0])
-        return 1 if looks_gray(samples) else 3
-
-    def _decode_range_fresh(self, start: int, stop: int, fmt: str) -> list[np.ndarray]:
         container = _open(self.path)
         try:
             vs = container.streams.video[0]
-            target = self._pts[start]
-            container.seek(self._keyframe_before(target), stream=vs, backward=True, any_frame=False)
-            out = []
-            for frame in container.decode(vs):
-                if frame.pts is not None and frame.pts < target:
-                    continue
-                out.append(frame.to_ndarray(format=fmt))
-                if len(out) == stop - start:
-                    break
-            return out
+            for pts in picks:
+                container.seek(pts, stream=vs, backward=True, any_frame=False)
+                try:
+                    frame = next(container.decode(vs))
+                except (StopIteration, av.error.FFmpegError) as exc:
+                    raise DecodeError(f"cannot decode {self.path!r} near {float(pts * vs.time_base):.2f} s "
+                                      f"({exc}); the file is damaged") from exc
+                w = min(320, frame.width)
+                samples.append(frame.to_ndarray(format="rgb24", width=w, height=max(1, frame.height * w // frame.width)))
         finally:
             container.close()
+        return 1 if looks_gray(samples) else 3
 
     def _keyframe_before(self, pts: int) -> int:
         import bisect
@@ -274,7 +271,7 @@ class VideoSource(Film):
                     raise DecodeError(f"{self.path!r}: frame {i} could not be decoded (got frame {idx}); the "
                                       f"file is damaged")
                 arr = (frame.to_ndarray(format=self._out_fmt) if size is None else
-                       frame.to_ndarray(format=self._out_fmt, width=w, height=h, interpolation="BILINEAR"))
+                       frame.to_ndarray(format=self._out_fmt, width=w, height=h, interpolation="AREA"))
                 out[i - start] = to_channels(arr, self.info.channels).reshape(shape)
                 i += 1
             self._next = stop
