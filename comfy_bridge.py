@@ -31,10 +31,6 @@ def _comfy(module: str) -> Any | None:
         return None
 
 
-def in_comfyui() -> bool:
-    return _comfy("folder_paths") is not None
-
-
 def input_directory() -> Path:
     fp = _comfy("folder_paths")
     if fp is not None:
@@ -85,7 +81,8 @@ def progress_reporter(total: int, desc: str = "frames") -> Callable[[int, int, O
             if frame is not None:
                 try:
                     from PIL import Image
-                    f = frame if frame.dtype == np.uint8 else (frame >> 8).astype(np.uint8)
+                    from .filmlib.frames import convert_depth
+                    f = convert_depth(frame, np.uint8)
                     preview = ("JPEG", Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f), 512)
                 except ImportError:
                     preview = None

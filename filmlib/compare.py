@@ -6,6 +6,7 @@ import bisect
 import numpy as np
 
 from .clip import Film, Stage
+from .frames import convert_depth
 
 
 def frame_at_time(film: Film, t) -> int:
@@ -18,8 +19,7 @@ def frame_at_time(film: Film, t) -> int:
 
 def _fit(frame: np.ndarray, height: int, channels: int, dtype: np.dtype) -> np.ndarray:
     import cv2
-    if frame.dtype != dtype:
-        frame = (frame.astype(np.uint16) * 257) if dtype == np.uint16 else (frame >> 8).astype(np.uint8)
+    frame = convert_depth(frame, dtype)
     if frame.shape[0] != height:
         width = max(1, int(round(frame.shape[1] * height / frame.shape[0])))
         width += width % 2

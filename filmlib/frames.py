@@ -16,6 +16,16 @@ def from_float(frames: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.clip(frames * maxv + 0.5, 0, maxv).astype(dtype)
 
 
+def convert_depth(frames: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """uint8 <-> uint16 frames (x257 up, top byte down); unchanged when already ``dtype``."""
+    dtype = np.dtype(dtype)
+    if frames.dtype == dtype:
+        return frames
+    if dtype == np.uint16:
+        return frames.astype(np.uint16) * 257
+    return (frames >> 8).astype(np.uint8)
+
+
 def luma(frame: np.ndarray) -> np.ndarray:
     """(H, W, C) -> (H, W) Rec.601 luma, same dtype kind as float32."""
     f = frame.astype(np.float32)

@@ -22,6 +22,7 @@ import numpy as np
 from .clip import Film
 from .cuts import cut_score
 from .errors import InputError
+from .frames import convert_depth
 from .scenes import Scenes, Shot
 
 DETECTORS = ("content", "adaptive", "threshold")
@@ -62,8 +63,7 @@ def analysis_frame(frame: np.ndarray, width: int, robust: bool) -> np.ndarray:
     if w > width:
         size = (width, max(1, int(round(h * width / w))))
         frame = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR).reshape(size[1], size[0], -1)
-    if frame.dtype == np.uint16:
-        frame = (frame >> 8).astype(np.uint8)
+    frame = convert_depth(frame, np.uint8)
     if frame.ndim == 2 or frame.shape[-1] == 1:
         frame = cv2.cvtColor(frame.reshape(frame.shape[0], frame.shape[1]), cv2.COLOR_GRAY2BGR)
     else:
@@ -148,6 +148,24 @@ def detect_scenes(film: Film, detector: str = "content", threshold: float | None
         shots.append(_best_keyframe(a, b, quality))
     return Scenes(tuple(shots), n, Fraction(film.info.fps), film.signature,
                   meta={"detector": detector, "flicker_robust": flicker_robust})
+
+
+def contact_sheet(keyframes: list[np.ndarray], scenes: Scenes, columns: int = 4, width: int = 256) -> np.ndarray:
+    """The shots' keyframes (one frame per shot, as read from the clip) in a labelled grid; (H, W, 3) uint8."""
+    import cv2
+    tiles = []
+    h = max(2, int(round(width * keyframes[0].shape[0] / keyframes[0].shape[1])))
+    for i, (s, f) in enumerate(zip(scenes.shots, keyframes)):
+        f = cv2.resize(convert_depth(f, np.uint8), (width, h), interpolation=cv2.INTER_AREA).reshape(h, width, -1)
+        f = np.ascontiguousarray(np.repeat(f, 3, axis=-1) if f.shape[-1] == 1 else f)
+        label = f"#{i}  {scenes.timecode(s.start)}  ({len(s)}f)"
+        for color, thick in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+            cv2.putText(f, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.42, color, thick, cv2.LINE_AA)
+        tiles.append(f)
+    while len(tiles) % columns:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.concatenate(tiles[r:r + columns], axis=1) for r in range(0, len(tiles), columns)]
+    return np.concatenate(rows, axis=0)
 
 
 def _best_keyframe(a: int, b: int, quality: list[tuple[float, float, float]]) -> Shot:

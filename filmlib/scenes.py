@@ -56,17 +56,8 @@ class Scenes:
         """Frame indices where a new shot starts (the first shot's 0 excluded)."""
         return [s.start for s in self.shots[1:]]
 
-    def shot_of(self, frame: int) -> int:
-        """Index of the shot that holds ``frame``."""
-        import bisect
-        return bisect.bisect_right([s.start for s in self.shots], frame) - 1
-
     def timecode(self, frame: int) -> str:
         """HH:MM:SS.mmm of a frame at this clip's rate."""
         t = Fraction(frame) / self.fps
         ms = int(round(t * 1000))
         return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
-
-    def to_list(self) -> list[dict[str, Any]]:
-        return [{"start": s.start, "end": s.end, "keyframe": s.keyframe,
-                 "start_timecode": self.timecode(s.start), "end_timecode": self.timecode(s.end)} for s in self.shots]

@@ -9,7 +9,7 @@ import numpy as np
 from ..filmlib.clip import ArrayFilm, Film, require_film
 from ..filmlib.io.open import open_clip
 from ..filmlib.io.video_source import snap_rate
-from .common import CATEGORY, FILM
+from .common import CATEGORY, FILM, to_image_batch
 
 
 class FilmToImages:
@@ -31,17 +31,11 @@ class FilmToImages:
         }}
 
     def convert(self, film: Film, start: int, count: int) -> tuple[Any, float]:
-        import torch
         film = require_film(film)
         n = film.info.frame_count
         if start >= n:
             raise ValueError(f"start {start} is past the clip's end ({n} frames); choose a start below {n}")
-        frames = film.read(start, min(n, start + count))
-        scale = float(film.info.max_value)
-        out = torch.from_numpy(frames.astype(np.float32) / scale)
-        if out.shape[-1] == 1:
-            out = out.expand(-1, -1, -1, 3).contiguous()
-        return out, float(film.info.fps)
+        return to_image_batch(film.read(start, min(n, start + count))), float(film.info.fps)
 
 
 class FilmFromImages:

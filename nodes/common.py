@@ -1,5 +1,17 @@
-"""Shared pieces of the node definitions: the FILM type name and the category."""
+"""Shared pieces of the node definitions: the FILM type name, the category, IMAGE conversion."""
 from __future__ import annotations
 
+from typing import Any, Sequence
+
+import numpy as np
+
 FILM = "FILM"
+
+
+def to_image_batch(frames: Sequence[np.ndarray] | np.ndarray) -> Any:
+    """uint8/uint16 (n, H, W, 1|3) frames of one size -> ComfyUI IMAGE: (n, H, W, 3) float32 in [0, 1]."""
+    import torch
+    arr = np.stack(list(frames)) if not isinstance(frames, np.ndarray) else frames
+    out = torch.from_numpy(arr.astype(np.float32) * np.float32(1.0 / np.iinfo(arr.dtype).max))
+    return out.expand(-1, -1, -1, 3).contiguous() if out.shape[-1] == 1 else out
 CATEGORY = "FilmRestore"

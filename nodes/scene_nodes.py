@@ -3,44 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .. import comfy_bridge as bridge
 from ..filmlib.clip import Film, require_film
 from ..filmlib.errors import InputError
-from ..filmlib.scene_detect import DETECTORS, detect_scenes
+from ..filmlib.scene_detect import DETECTORS, contact_sheet, detect_scenes
 from ..filmlib.scenes import Scenes
 from ..filmlib.select import RangesStage, parse_indices, select_shots
-from .common import CATEGORY, FILM
-
-
-def _images(frames: list[np.ndarray]) -> Any:
-    """uint8/16 (H, W, C) frames of one size -> ComfyUI IMAGE (n, H, W, 3) float32."""
-    import torch
-    arr = np.stack([(f.astype(np.float32) / (65535.0 if f.dtype == np.uint16 else 255.0)) for f in frames])
-    if arr.shape[-1] == 1:
-        arr = np.repeat(arr, 3, axis=-1)
-    return torch.from_numpy(arr)
-
-
-def contact_sheet(film: Film, scenes: Scenes, columns: int = 4, width: int = 256) -> np.ndarray:
-    """A grid of the keyframes, labelled with shot number and timecode; (H, W, 3) uint8."""
-    import cv2
-    tiles = []
-    h = max(2, int(round(width * film.info.height / film.info.width)))
-    for i, s in enumerate(scenes.shots):
-        f = film.frame(s.keyframe)
-        f = (f >> 8).astype(np.uint8) if f.dtype == np.uint16 else f
-        f = cv2.resize(f, (width, h), interpolation=cv2.INTER_AREA).reshape(h, width, -1)
-        f = np.ascontiguousarray(np.repeat(f, 3, axis=-1) if f.shape[-1] == 1 else f)
-        label = f"#{i}  {scenes.timecode(s.start)}  ({len(s)}f)"
-        for color, thick in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-            cv2.putText(f, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.42, color, thick, cv2.LINE_AA)
-        tiles.append(f)
-    while len(tiles) % columns:
-        tiles.append(np.zeros_like(tiles[0]))
-    rows = [np.concatenate(tiles[r:r + columns], axis=1) for r in range(0, len(tiles), columns)]
-    return np.concatenate(rows, axis=0)
+from .common import CATEGORY, FILM, to_image_batch
 
 
 class FilmSceneDetect:
@@ -76,9 +45,8 @@ class FilmSceneDetect:
         film = require_film(film)
         scenes = detect_scenes(film, detector, threshold or None, min_scene_len, flicker_robust,
                                progress=bridge.progress_reporter(len(film), "scenes"))
-        keyframes = _images([film.frame(s.keyframe) for s in scenes.shots])
-        sheet = _images([contact_sheet(film, scenes)])
-        return scenes, keyframes, sheet, len(scenes.shots)
+        frames = [film.frame(s.keyframe) for s in scenes.shots]
+        return scenes, to_image_batch(frames), to_image_batch([contact_sheet(frames, scenes)]), len(scenes.shots)
 
 
 class FilmSelectScenes:

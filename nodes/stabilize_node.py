@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 
 from .. import comfy_bridge as bridge
 from ..filmlib.clip import Film, require_film
 from ..filmlib.scenes import Scenes
 from ..filmlib.stabilize import BORDERS, METHODS, PATHS, StabilizeStage, trajectory_plot
-from .common import CATEGORY, FILM
+from .common import CATEGORY, FILM, to_image_batch
 
 
 class FilmStabilize:
@@ -55,7 +54,6 @@ class FilmStabilize:
     def stabilize(self, film: Film, method: str, path: str, smoothing: float, weave_only: bool, border: str,
                   max_crop: float, vidstab_kp_method: str, vidstab_window: int, border_size: int,
                   scenes: Scenes | None = None) -> tuple[Film, Any]:
-        import torch
         film = require_film(film)
         if scenes is not None:
             scenes.check_film(film.info.frame_count)
@@ -64,4 +62,4 @@ class FilmStabilize:
                                vidstab_kp_method, vidstab_window, border_size,
                                progress=bridge.progress_reporter(len(film), "stabilize analysis"))
         plot = trajectory_plot(stage.analysis(), cuts)  # runs (or loads) the analysis pass once
-        return stage, torch.from_numpy(plot.astype(np.float32) / 255.0)[None]
+        return stage, to_image_batch(plot[None])

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..clip import ClipInfo, Film, make_signature
 from ..errors import DecodeError, InputError
+from ..frames import convert_depth
 from .colour import COLOR_MODES, looks_gray, to_channels
 from .video_source import snap_rate
 
@@ -112,7 +113,5 @@ class SequenceSource(Film):
             if img.shape[:2] != (self.info.height, self.info.width):
                 raise DecodeError(f"{self.files[i]!r} is {img.shape[1]}x{img.shape[0]}, but the sequence starts "
                                   f"at {self.info.width}x{self.info.height}; all frames must have one size")
-            if img.dtype != self.info.dtype:
-                img = (img.astype(np.uint16) * 257) if img.dtype == np.uint8 else (img >> 8).astype(np.uint8)
-            out[i - start] = to_channels(img, self.info.channels)
+            out[i - start] = to_channels(convert_depth(img, self.info.dtype), self.info.channels)
         return out

@@ -5,7 +5,6 @@ import logging
 import os
 import threading
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -289,7 +288,3 @@ class VideoSource(Film):
                 self._container.close()
         except Exception:  # interpreter shutdown: nothing left to release
             pass
-
-    @property
-    def source_path(self) -> Path:
-        return Path(self.path)

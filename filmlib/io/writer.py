@@ -22,6 +22,7 @@ import numpy as np
 
 from ..clip import Film
 from ..errors import EncodeError, InputError
+from ..frames import convert_depth
 from .audio import AudioPump
 
 log = logging.getLogger(__name__)
@@ -230,8 +231,8 @@ def _write_sequence(film: Film, fmt: Format, tmp: Path, progress: Progress | Non
     digits = max(6, len(str(film.info.frame_count)))
     for first, frames in prefetched_chunks(film):
         for j, arr in enumerate(frames):
-            if fmt.codec == "tiff" and arr.dtype == np.uint8:
-                arr = arr.astype(np.uint16) * 257
+            if fmt.codec == "tiff":
+                arr = convert_depth(arr, np.uint16)
             img = arr[..., 0] if arr.shape[-1] == 1 else arr[..., ::-1]
             name = tmp / f"frame_{first + j:0{digits}d}{fmt.ext}"
             if not cv2.imwrite(str(name), np.ascontiguousarray(img)):
