@@ -54,3 +54,21 @@ def test_only_the_bridge_module_mentions_comfyui_modules():
         if re.search(r"^\s*(import (comfy|folder_paths)\b|from (comfy|folder_paths)[\s.])", text, re.M):
             offenders.append(str(rel))
     assert offenders == []
+
+
+def test_requirements_leave_comfyuis_torch_alone_and_the_standalone_env_pins_it():
+    """ComfyUI-Manager pip-installs requirements.txt into ComfyUI's environment: a torch line replaces its build."""
+    lines = [ln.split("#")[0].strip() for ln in (ROOT / "requirements.txt").read_text().splitlines()]
+    named = [re.split(r"[<>=!~\[ ;]", ln)[0].lower() for ln in lines if ln]
+    assert not {"torch", "torchvision", "torchaudio"} & set(named), named
+    dev = (ROOT / "requirements-dev.txt").read_text()
+    assert "torch==2.14.1" in dev and "torchvision==0.29.1" in dev and "-r requirements.txt" in dev
+
+
+def test_pyproject_has_the_comfy_registry_section():
+    import tomllib
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    comfy = data["tool"]["comfy"]
+    assert comfy["PublisherId"] and comfy["DisplayName"] and comfy["Icon"]
+    assert data["project"]["urls"]["Repository"]
+    assert (ROOT / "web" / "icon.png").is_file()
