@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import os
+import signal
 import sys
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
-from .filmlib.cache import configure_cache
-from .filmlib.errors import FilmRestoreError, WorkflowError
+from .filmlib.cache import configure_cache, parse_bytes
+from .filmlib.errors import EncodeError, FilmRestoreError, WorkflowError
+from .filmlib.io.output_path import check_overwrite, is_our_sequence
+from .filmlib.io.writer import CONTAINERS, FORMATS, output_target
 
 
 def _node_classes() -> tuple[dict[str, Any], dict[str, str]]:
@@ -24,19 +29,76 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def apply_overrides(prompt: dict[str, Any], sets: Sequence[str], input_path: str | None,
-                    output_path: str | None) -> None:
-    """Apply ``--set NODE.input=value``, ``--input`` and ``--output`` to an API prompt (in place)."""
+def _input_names(cls: Any) -> list[str]:
+    types = cls.INPUT_TYPES()
+    return [name for section in ("required", "optional") for name in (types.get(section) or {})]
+
+
+def _set_errors(prompt: dict[str, Any], sets: Sequence[str], node_classes: Mapping[str, Any]) -> list[str]:
+    """Apply every ``--set NODE.input=value`` that names a real node input; one message for each that does not."""
     errors = []
     for item in sets:
         target, sep, value = item.partition("=")
         nid, dot, name = target.partition(".")
-        if not sep or not dot:
+        if not sep or not dot or not name:
             errors.append(f"--set {item!r}: expected NODE_ID.input=value, e.g. --set 4.crf=20")
-        elif nid not in prompt:
+            continue
+        if nid not in prompt:
             errors.append(f"--set {item!r}: no node {nid!r} in the workflow (nodes: {', '.join(sorted(prompt))})")
-        else:
-            prompt[nid]["inputs"][name] = _parse_value(value)
+            continue
+        ctype = prompt[nid]["class_type"]
+        cls = node_classes.get(ctype)
+        if cls is not None and name not in (names := _input_names(cls)):
+            close = difflib.get_close_matches(name, names, 1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            errors.append(f"--set {item!r}: node {nid} ({ctype}) has no input {name!r}{hint} "
+                          f"(its inputs: {', '.join(names)})")
+            continue
+        prompt[nid]["inputs"][name] = _parse_value(value)
+    return errors
+
+
+def _output_errors(prompt: dict[str, Any], nid: str, path: str, overwrite: bool) -> list[str]:
+    """Point saver ``nid`` at ``--output PATH``: exactly that file (its extension picks the container) or, for a
+    folder (``PATH/`` or an existing one), inside it with the workflow's prefix and numbering."""
+    inputs = prompt[nid]["inputs"]
+    fmt = FORMATS.get(inputs.get("format")) if isinstance(inputs.get("format"), str) else None
+    p = Path(os.path.abspath(os.path.expanduser(path)))
+    flag = f"--output {path!r}"
+    if fmt is None:  # validation reports a bad format; a linked one is only known when the workflow runs
+        inputs["filename_prefix"] = str(p)
+        return []
+    ours = fmt.kind == "sequence" and is_our_sequence(p) and any(p.iterdir())
+    into_folder = path.endswith(("/", os.sep)) or (p.is_dir() and not ours)
+    blocker = next((a for a in ([p] if into_folder else []) + list(p.parents) if a.exists() and not a.is_dir()), None)
+    if blocker is not None:
+        return [f"{flag}: {blocker} is a file, not a folder; choose another output path"]
+    if into_folder:
+        prefix = Path(str(inputs.get("filename_prefix") or "restored").rstrip("/\\")).name or "restored"
+        inputs["filename_prefix"] = str(p / prefix)
+        return []
+    if fmt.kind != "sequence" and p.suffix.lower() not in CONTAINERS:
+        what = f"{p.suffix!r} is not a video container" if p.suffix else "it has no file extension"
+        return [f"{flag}: {what}; name a {', '.join(sorted(CONTAINERS))} file, or end the path with / to save "
+                f"inside that folder"]
+    target = str(p) + (os.sep if fmt.kind == "sequence" else "")
+    try:
+        t = output_target(target, fmt)
+        if os.path.lexists(p):
+            if not overwrite:
+                return [f"{flag} already exists; add --overwrite to replace it, or choose another name"]
+            check_overwrite(t, True)
+    except EncodeError as exc:
+        return [f"{flag}: {exc}; or set another format with --set {nid}.format=..."]
+    inputs["filename_prefix"] = target
+    inputs["overwrite"] = bool(overwrite)
+    return []
+
+
+def override_errors(prompt: dict[str, Any], sets: Sequence[str], input_path: str | None, output_path: str | None,
+                    node_classes: Mapping[str, Any], overwrite: bool = False) -> list[str]:
+    """Apply ``--set``, ``--input``, ``--output`` and ``--overwrite`` to an API prompt (in place); every problem."""
+    errors = _set_errors(prompt, sets, node_classes)
     for flag, path, ctype, field in (("--input", input_path, "FilmLoadVideo", "video"),
                                      ("--output", output_path, "FilmSaveVideo", "filename_prefix")):
         if path is None:
@@ -45,19 +107,28 @@ def apply_overrides(prompt: dict[str, Any], sets: Sequence[str], input_path: str
         if len(ids) != 1:
             errors.append(f"{flag} needs exactly one {ctype} node in the workflow, found {len(ids)} "
                           f"({', '.join(ids) or 'none'}); use --set NODE_ID.{field}=... instead")
-        else:
+        elif flag == "--input":
             prompt[ids[0]]["inputs"][field] = os.path.abspath(path)
-    if errors:
-        raise WorkflowError(errors)
+        else:
+            errors += _output_errors(prompt, ids[0], path, overwrite)
+    if overwrite and output_path is None:
+        for node in prompt.values():
+            if node["class_type"] == "FilmSaveVideo":
+                node["inputs"]["overwrite"] = True
+    return errors
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .runner.execute import Runner
+    from .runner.validate import validate_prompt
     from .runner.workflow import read_workflow, to_api, is_ui_format
     classes, _ = _node_classes()
     data = read_workflow(args.workflow)
     prompt = to_api(data, classes)
-    apply_overrides(prompt, args.set or [], args.input, args.output)
+    errors = override_errors(prompt, args.set or [], args.input, args.output, classes, args.overwrite)
+    errors += validate_prompt(prompt, classes)  # with the override problems, so one run shows every error
+    if errors:
+        raise WorkflowError(errors)
     result = Runner(classes).run(prompt, extra_pnginfo={"workflow": data} if is_ui_format(data) else None)
     for nid, ui in result.ui.items():
         for item in ui.get("images", []):
@@ -106,11 +177,18 @@ def cmd_cache(args: argparse.Namespace) -> int:
     from .filmlib.cache import default_cache
     cache = default_cache()
     if args.action == "clear":
+        count, size = cache.planned_clear()
+        print(f"deleting {count} chunk files ({size / 2**20:.1f} MiB) in {cache.folder}: only the cache's own "
+              f"<xx>/<key>.safetensors entries and temporary files; anything else there stays")
+        if args.dry_run:
+            return 0
         freed = cache.clear()
         print(f"cleared {cache.folder}: {freed / 2**20:.1f} MiB freed")
     else:
         info = cache.info()
         print(f"folder:  {info['folder']}")
+        if info["disk_problem"]:
+            print(f"problem: {info['disk_problem']}")
         print(f"disk:    {info['disk_entries']} chunks, {info['disk_bytes'] / 2**20:.1f} MiB "
               f"of {info['disk_budget'] / 2**30:.1f} GiB budget")
         print(f"memory:  budget {info['memory_budget'] / 2**20:.0f} MiB")
@@ -165,7 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a ComfyUI workflow JSON (UI or API format)")
     r.add_argument("workflow")
     r.add_argument("--input", help="path for the workflow's FilmLoadVideo")
-    r.add_argument("--output", help="file name (out.mp4) or prefix for the workflow's FilmSaveVideo")
+    r.add_argument("--output", help="the file the workflow's FilmSaveVideo writes: exactly this name, its extension "
+                                    "(.mp4, .mov, .mkv) picks the container; a folder (ending in /) saves inside it "
+                                    "with the workflow's prefix and a number")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     r.add_argument("--set", action="append", metavar="NODE_ID.input=value", help="override an input")
     r.set_defaults(func=cmd_run)
     n = sub.add_parser("nodes", help="print node definitions as ComfyUI /object_info JSON")
@@ -179,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.set_defaults(func=cmd_scenes)
     c = sub.add_parser("cache", help="show or clear the chunk cache")
     c.add_argument("action", choices=["info", "clear"])
+    c.add_argument("--dry-run", action="store_true", help="clear: only say what would be deleted")
     c.set_defaults(func=cmd_cache)
     m = sub.add_parser("models", help="list, download, verify or convert model files")
     m.add_argument("action", choices=["list", "download", "verify", "convert"])
@@ -188,11 +270,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so it unwinds like Ctrl-C (partial outputs are removed)."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
-    configure_cache(args.cache_dir, args.cache_ram, args.cache_disk)
+    import threading
+    handle_term = threading.current_thread() is threading.main_thread()  # signals can only be set there
+    previous = signal.getsignal(signal.SIGTERM)
+    if handle_term:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
+        configure_cache(args.cache_dir,
+                        None if args.cache_ram is None else parse_bytes(args.cache_ram, "--cache-ram"),
+                        None if args.cache_disk is None else parse_bytes(args.cache_disk, "--cache-disk"))
         return int(args.func(args) or 0)
     except WorkflowError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -200,6 +297,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FilmRestoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # the machine, not the workflow: a full disk, a folder we may not write
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Terminated:
+        print("terminated (SIGTERM): the partial output was removed; computed chunks are cached, run the same "
+              "command again to resume", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("interrupted: computed chunks are cached; run the same command again to resume", file=sys.stderr)
+        print("interrupted: the partial output was removed; computed chunks are cached, run the same command "
+              "again to resume", file=sys.stderr)
         return 130
+    finally:
+        if handle_term:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)

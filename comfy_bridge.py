@@ -1,7 +1,8 @@
 """The one place that touches ComfyUI. Every function falls back to standalone behaviour when ComfyUI's
 modules are absent (headless runner, tests), so nothing else in the pack imports ComfyUI.
 
-Covers: folders (input, output, models), progress bars with previews and Cancel, and device choice.
+Covers: folders (input, output, models; inside ComfyUI a prompt reads and writes only there), progress bars
+with previews and Cancel, and device choice.
 """
 from __future__ import annotations
 
@@ -14,9 +15,15 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from .filmlib.errors import InputError
+
 log = logging.getLogger(__name__)
 
 _STANDALONE_ROOT = os.environ.get("FILMRESTORE_HOME", os.getcwd())
+
+
+class PathRefused(InputError, PermissionError):
+    """A path from a prompt points outside the folders it may read or write."""
 
 
 def _comfy(module: str) -> Any | None:
@@ -45,13 +52,89 @@ def output_directory() -> Path:
     return Path(os.environ.get("FILMRESTORE_OUTPUT", os.path.join(_STANDALONE_ROOT, "output")))
 
 
-def resolve_input_path(name: str) -> str:
-    """Where a video name points: ComfyUI's annotated input path, an absolute path, a file or folder in the
-    input folder, else the name as given (relative to the current folder). Patterns resolve the same way by
-    the folder they name."""
+def in_comfyui() -> bool:
+    """True when ComfyUI's server loaded us: then paths from a prompt are confined to ComfyUI's folders."""
+    return _comfy("folder_paths") is not None
+
+
+def _inside(path: str, root: str) -> bool:
+    """``path`` lies in ``root`` once both are resolved (symlinks followed, ``..`` removed)."""
+    real, base = os.path.realpath(path), os.path.realpath(root)
+    try:
+        return os.path.commonpath((real, base)) == base
+    except ValueError:  # different drives on Windows
+        return False
+
+
+def _read_roots(fp: Any, annotated_output: bool) -> list[str]:
+    roots = [fp.get_input_directory()]
+    if hasattr(fp, "get_temp_directory"):
+        roots.append(fp.get_temp_directory())
+    if annotated_output:  # "name [output]": core LoadImage reads the output folder only when asked this way
+        roots.append(fp.get_output_directory())
+    return roots
+
+
+def _split_annotation(name: str) -> tuple[str, str | None]:
+    """ComfyUI's ``"file.mp4 [input]"`` / ``[output]`` / ``[temp]`` suffix: (name, annotation or None)."""
+    for tag in ("input", "output", "temp"):
+        if name.endswith(f" [{tag}]") or name.endswith(f"[{tag}]"):
+            return name[: -len(f"[{tag}]")].rstrip(), tag
+    return name, None
+
+
+def _confined_input(fp: Any, name: str) -> str:
+    """Inside ComfyUI: ``name`` in its input folder (or temp, or output when annotated ``[output]``); anything
+    that resolves elsewhere is refused with one message whether or not it exists, as nothing outside may leak."""
+    bare, tag = _split_annotation(name)
+    base = {"output": fp.get_output_directory, "temp": getattr(fp, "get_temp_directory", None)}.get(
+        tag or "", None)
+    base_dir = base() if base is not None else fp.get_input_directory()
+    path = os.path.join(base_dir, bare)
+    # for a pattern the folder part is checked: wildcards there could reach any folder
+    folder, leaf = os.path.split(path)
+    pattern = any(c in leaf for c in "*?[%")
+    checked = folder if pattern else path
+    roots = _read_roots(fp, tag == "output")
+    if any(c in folder for c in "*?[") or not any(_inside(checked, r) for r in roots):
+        raise PathRefused(
+            f"video {name!r} is outside ComfyUI's input folder; ComfyUI reads videos only from "
+            f"{fp.get_input_directory()} (and its temp folder): upload the video, or copy or move it there")
+    return path
+
+
+# demuxers that open other files named inside the file (HLS/DASH playlists, ffconcat lists): a renamed playlist
+# in the input folder could pull any file on the host into the frames
+_PLAYLIST_MAGIC = (b"#EXTM3U", b"ffconcat", b"<?xml", b"<MPD")
+
+
+def check_inside_input(paths: list[str]) -> None:
+    """Inside ComfyUI: every file about to be opened (a video, or each frame of a sequence) must resolve inside
+    the allowed folders (a symlink in the input folder may point anywhere), and a video may not be a playlist
+    of other files. Outside ComfyUI nothing is checked."""
     fp = _comfy("folder_paths")
-    if fp is not None and hasattr(fp, "exists_annotated_filepath") and fp.exists_annotated_filepath(name):
-        return fp.get_annotated_filepath(name)
+    if fp is None:
+        return
+    roots = _read_roots(fp, True)
+    for p in paths:
+        if not any(_inside(p, r) for r in roots):
+            raise PathRefused(f"{os.path.basename(p)!r} links outside ComfyUI's input folder "
+                              f"{fp.get_input_directory()}; ComfyUI reads only files inside it: copy the file there")
+    if len(paths) == 1 and os.path.isfile(paths[0]):
+        with open(paths[0], "rb") as f:
+            head = f.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+        if head.startswith(_PLAYLIST_MAGIC):
+            raise PathRefused(f"{os.path.basename(paths[0])!r} is a playlist or a list of other files, not a "
+                              f"video; ComfyUI reads only files inside its input folder: use the video itself")
+
+
+def resolve_input_path(name: str) -> str:
+    """Where a video name points. Inside ComfyUI: in its input (or temp) folder, else :class:`PathRefused`.
+    Headless: an absolute path, a file or folder in the input folder, else the name as given (relative to
+    the current folder); patterns resolve the same way by the folder they name."""
+    fp = _comfy("folder_paths")
+    if fp is not None:
+        return _confined_input(fp, name)
     name = os.path.expanduser(name)
     if os.path.isabs(name):
         return name
@@ -64,6 +147,35 @@ def resolve_input_path(name: str) -> str:
     if in_input.parent.is_dir() and not Path(name).parent.is_dir():
         return str(in_input)
     return name
+
+
+def input_search_places(name: str) -> list[str]:
+    """The folders a relative video name is looked for in, for "not found" messages."""
+    if in_comfyui() or os.path.isabs(os.path.expanduser(name)):
+        return [str(input_directory())]
+    return [str(input_directory()), os.getcwd()]
+
+
+def resolve_output_prefix(prefix: str) -> str:
+    """An absolute save target for ``prefix``, confined to the output folder (symlinks followed).
+
+    Inside ComfyUI every prefix must stay inside its output folder, as core SaveImage requires. Headless, an
+    absolute path is the user's own choice (``--output``, ``--set``) and is kept; a relative one, as a
+    workflow carries, may not climb out with ``..``. A trailing ``/`` (a sequence folder) is kept.
+    """
+    out = str(output_directory())
+    expanded = prefix if in_comfyui() else os.path.expanduser(prefix)
+    if not in_comfyui() and os.path.isabs(expanded):
+        return expanded
+    joined = os.path.join(out, expanded)
+    if not _inside(joined, out):
+        where = "ComfyUI's output folder" if in_comfyui() else "the output folder"
+        todo = ("use a name inside it such as FilmRestore/restored" if in_comfyui() else
+                "name the place with --output (or an absolute path) to write elsewhere")
+        raise PathRefused(f"filename_prefix {prefix!r} points outside {where} {out}; a workflow may only "
+                          f"write inside it: {todo}")
+    real = os.path.realpath(joined)
+    return real + os.sep if prefix.endswith(("/", os.sep)) and not real.endswith(os.sep) else real
 
 
 def progress_reporter(total: int, desc: str = "frames") -> Callable[[int, int, Optional[np.ndarray]], None]:

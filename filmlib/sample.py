@@ -12,6 +12,7 @@ import numpy as np
 
 from .clip import ArrayFilm
 from .degrade import DegradeParams, DegradeStage, truth_for
+from .errors import InputError
 
 # scikit-image ships these in its wheel (no download): natural photographs of distinct content
 SHOT_IMAGES = ("astronaut.png", "coffee.png", "rocket.jpg", "chelsea.png", "motorcycle_left.png")
@@ -79,9 +80,17 @@ def clean_clip(spec: SampleSpec = SampleSpec()) -> tuple[np.ndarray, list[int]]:
 def make_sample(folder: str | os.PathLike, spec: SampleSpec = SampleSpec(),
                 degrade: DegradeParams = DegradeParams(seed=7), overwrite: bool = True) -> dict[str, Path]:
     """Write ``old_film.mp4`` (degraded, 16 fps), ``clean.mkv`` (lossless clean frames) and ``truth.json``."""
+    from .io.output_path import write_problem
     from .io.writer import save_film
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), folder)
+        raise InputError(f"cannot make the sample in {folder}: {blocker} is a file, not a folder; give a folder "
+                         f"path") from None
+    except OSError as exc:
+        raise InputError(f"cannot make the sample: {write_problem(exc, folder)}") from exc
     frames, cuts = clean_clip(spec)
     clean = ArrayFilm(frames, spec.fps, name="clean")
     old = DegradeStage(clean, degrade)
@@ -91,9 +100,13 @@ def make_sample(folder: str | os.PathLike, spec: SampleSpec = SampleSpec(),
     truth = truth_for(degrade, len(frames))
     truth.update({"cuts": cuts, "fps": str(spec.fps), "frame_count": len(frames),
                   "size": [spec.width, spec.height], "shot_images": list(SHOT_IMAGES)})
-    tmp = paths["truth"].with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(truth, indent=1))
-    os.replace(tmp, paths["truth"])
+    tmp = paths["truth"].with_name(f".truth.json.partial-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(truth, indent=1))
+        os.replace(tmp, paths["truth"])
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(write_problem(exc, paths["truth"])) from exc
     return paths
 
 

@@ -47,6 +47,11 @@ def download(info: ModelInfo, folder: Path | None = None, url: str | None = None
     else:
         raise DownloadError(f"could not download {info.name} from {', '.join(urls)} ({last}); the partial file "
                             f"{part} is kept and the next attempt resumes it")
+    if info.size is not None and part.stat().st_size != info.size:
+        got = part.stat().st_size
+        part.unlink(missing_ok=True)
+        raise DownloadError(f"{info.filename}: got {got} bytes, but the published file has {info.size}; the file "
+                            f"was deleted. Try again, or report a changed upstream file")
     if info.sha256:
         digest = sha256_of(part)
         if digest != info.sha256:
@@ -87,7 +92,10 @@ def _fetch(url: str, part: Path, progress: Callable[[int, int | None], None] | N
 
 
 def verify(info: ModelInfo, path: Path) -> str:
-    """"ok", "mismatch" or "unchecked" (no published checksum) for a present file."""
-    if not info.sha256:
-        return "unchecked"
-    return "ok" if sha256_of(path) == info.sha256 else "mismatch"
+    """For a present file: "ok" (sha256 matches), "size-ok" (no published sha256, the published size
+    matches), "mismatch" (wrong size or sha256) or "unchecked" (neither is published)."""
+    if info.size is not None and path.stat().st_size != info.size:
+        return "mismatch"  # a cut-short download shows here without hashing it
+    if info.sha256:
+        return "ok" if sha256_of(path) == info.sha256 else "mismatch"
+    return "size-ok" if info.size is not None else "unchecked"

@@ -44,15 +44,29 @@ def list_models(kind: str) -> list[str]:
 
 
 def find_model(kind: str, name: str) -> Path:
-    """The path of model file ``name`` (or an absolute path), or an error saying where to get it."""
-    if os.path.isabs(name) and os.path.isfile(name):
+    """The path of model file ``name``, or an error naming the folders searched and where to get it.
+
+    Headless an absolute path is accepted. Inside ComfyUI, as its own ``get_full_path`` does, the name is
+    taken relative to the model folders: ``..`` cannot climb out and absolute paths are not followed (links
+    placed in a model folder are, as ComfyUI follows them: putting them there is the owner's choice)."""
+    confined = bridge.in_comfyui()
+    if not confined and os.path.isabs(name) and os.path.isfile(name):
         return Path(name)
+    rel = os.path.relpath(os.path.join(os.sep, name), os.sep) if confined else name
     searched = folders(kind)
     for folder in searched:
-        if (folder / name).is_file():
-            return folder / name
-    info = by_filename(name)
-    where = (f"download it with `python -m filmrestore models download {info.name}` or from "
-             f"{info.urls[0]}" if info else "put the file there")
-    raise ModelNotFoundError(f"model file {name!r} not found in {', '.join(str(f) for f in searched)}; {where} "
-                             f"(set FILMRESTORE_MODELS to use another models folder)")
+        if (folder / rel).is_file():
+            return folder / rel
+    info = by_filename(os.path.basename(name))
+    in_comfy = bool(bridge.model_folders(kind))
+    if info is None:
+        where = "put the file there"
+    elif "#" in info.urls[0] or in_comfy:  # the download command fills our own folder, not ComfyUI's
+        where = f"download it{' by hand' if '#' in info.urls[0] else ''} from {info.urls[0]} into {searched[0]}"
+    else:
+        where = (f"download it with `python -m filmrestore models download {info.name}` or from "
+                 f"{info.urls[0]} into {searched[0]}")
+    env = "" if in_comfy else " (set FILMRESTORE_MODELS to use another models folder)"
+    raise ModelNotFoundError(f"model file {name!r} not found in {', '.join(str(f) for f in searched)}; "
+                             f"{where}{env}")
+

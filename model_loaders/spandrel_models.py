@@ -66,6 +66,24 @@ class ImageModel:
                                lambda: load_descriptor(path, blend_with, alpha))
         return cls(desc, identity, device, precision, tile)
 
+    def check_fits(self, width: int, height: int, frames: int) -> None:
+        """Raise :class:`InputError` before any work when the model's output for ``frames`` frames of
+        ``width`` x ``height`` cannot be held on a CUDA device: tiles are assembled there at full size, so a
+        smaller tile does not help."""
+        import torch
+        if self.device.type != "cuda":
+            return  # host memory is checked by the stage
+        n = min(self.batch, max(1, frames))
+        need = n * width * height * self.scale ** 2 * max(3, self.in_channels) * 4
+        free, total = torch.cuda.mem_get_info(self.device)
+        if need > free:
+            from ..filmlib.io.limits import human_bytes
+            raise InputError(
+                f"the {self.scale}x model makes {width * self.scale}x{height * self.scale} frames: {n} of them "
+                f"need about {human_bytes(need)} on {self.device}, which has {human_bytes(free)} free of "
+                f"{human_bytes(total)}; choose device cpu, a smaller input (crop or downscale first), or a 2x "
+                f"model (a smaller tile does not help: the whole output frame is assembled on the GPU)")
+
     def _forward(self, x: Any) -> Any:
         import torch
         h, w = x.shape[-2:]

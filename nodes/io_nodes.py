@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from .. import comfy_bridge as bridge
 from ..filmlib.clip import Film, require_film
 from ..filmlib.compare import SideBySide
 from ..filmlib.io.colour import COLOR_MODES
-from ..filmlib.io.open import open_clip
-from ..filmlib.io.sequence_source import IMAGE_EXTENSIONS
+from ..filmlib.errors import DecodeError, InputError
+from ..filmlib.io.limits import check_image_header
+from ..filmlib.io.open import is_sequence_spec, open_clip
+from ..filmlib.io.sequence_source import IMAGE_EXTENSIONS, find_sequence
 from ..filmlib.io.video_source import VIDEO_EXTENSIONS
-from ..filmlib.io.writer import FORMATS, save_film
+from ..filmlib.io.writer import FORMATS, format_for, save_film
 from .common import CATEGORY, FILM
 
 
@@ -64,26 +65,44 @@ class FilmLoadVideo:
 
     @classmethod
     def VALIDATE_INPUTS(cls, video: str) -> bool | str:
+        # replaces ComfyUI's list check, so the path rules of resolve_input_path are the whole guard
         if not video:
             return "no video chosen: upload one or give a path"
-        path = bridge.resolve_input_path(video)
-        if not (os.path.exists(path) or any(c in path for c in "*?%")):
-            return f"video not found: {video!r} (looked at {path!r})"
+        try:
+            path = bridge.resolve_input_path(video)
+        except InputError as exc:
+            return str(exc)
+        if not (os.path.exists(path) or any(c in os.path.basename(path) for c in "*?[%")):
+            return not_found_message(video)
         return True
 
     @classmethod
     def IS_CHANGED(cls, video: str, **_: Any) -> str:
-        path = bridge.resolve_input_path(video)
         try:
+            path = bridge.resolve_input_path(video)
             st = os.stat(path)
-            return f"{path}:{st.st_size}:{st.st_mtime_ns}"
-        except OSError:
-            return path
+        except (InputError, OSError):
+            return video
+        return f"{path}:{st.st_size}:{st.st_mtime_ns}"
 
     def load(self, video: str, first_frame: int, frame_count: int, force_fps: float, color: str
              ) -> tuple[Film, int, float]:
-        film = open_clip(bridge.resolve_input_path(video), first_frame, frame_count, force_fps, color)
+        path = bridge.resolve_input_path(video)
+        if not (os.path.exists(path) or is_sequence_spec(path)):
+            raise DecodeError(not_found_message(video))
+        sequence = is_sequence_spec(path)
+        files = find_sequence(path) if sequence else [path]
+        bridge.check_inside_input(files)
+        if sequence and files:
+            check_image_header(files[0])
+        film = open_clip(path, first_frame, frame_count, force_fps, color)
         return film, film.info.frame_count, float(film.info.fps)
+
+
+def not_found_message(video: str) -> str:
+    places = bridge.input_search_places(video)
+    return (f"video not found: {video!r} (looked in {' and in '.join(places)}); put it in the input folder "
+            f"{places[0]}, upload it, or give the path")
 
 
 class FilmSaveVideo:
@@ -115,11 +134,19 @@ class FilmSaveVideo:
                                           "restored side by side."}),
         }, "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}}
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, filename_prefix: str) -> bool | str:
+        try:
+            bridge.resolve_output_prefix(filename_prefix)
+        except InputError as exc:
+            return str(exc)
+        return True
+
     def save(self, film: Film, filename_prefix: str, format: str, crf: int, overwrite: bool,
              compare: Film | None = None, prompt: Any = None, extra_pnginfo: Any = None) -> dict[str, Any]:
         film = require_film(film)
         out_dir = bridge.output_directory()
-        target = Path(filename_prefix) if os.path.isabs(filename_prefix) else out_dir / filename_prefix
+        target = bridge.resolve_output_prefix(filename_prefix)
         metadata = {}
         if prompt is not None:
             metadata["prompt"] = json.dumps(prompt)
@@ -132,7 +159,8 @@ class FilmSaveVideo:
             side = SideBySide(require_film(compare, "compare"), film)
             fmt = FORMATS[format]
             stem = result.path.with_suffix("") if fmt.kind != "sequence" else result.path
-            cmp_target = f"{stem}_compare{fmt.ext}" if fmt.kind != "sequence" else f"{stem}_compare/"
+            # the comparison goes into the same container as the result (--output out.mkv -> out_compare.mkv)
+            cmp_target = f"{stem}_compare{result.path.suffix}" if fmt.kind != "sequence" else f"{stem}_compare/"
             cmp = save_film(side, cmp_target, format, crf, overwrite,
                             bridge.progress_reporter(len(side), "comparison"), metadata)
             paths.append(cmp.path)

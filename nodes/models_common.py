@@ -3,12 +3,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..filmlib.errors import InputError
 from ..model_loaders.device import DEVICES, PRECISIONS
-from ..model_loaders.folders import list_models
+from ..model_loaders.folders import find_model, list_models
 
 
 def model_choice(kind: str, tooltip: str) -> tuple[list[str], dict[str, Any]]:
     return (["none"] + list_models(kind), {"default": "none", "tooltip": tooltip})
+
+
+def check_model_choice(kind: str, name: str) -> bool | str:
+    """For a node's VALIDATE_INPUTS (which replaces ComfyUI's "not one of the choices" check): True when
+    ``name`` is "none" or a file in the ``kind`` folders, else the folders searched and how to get it."""
+    if name == "none":
+        return True
+    if not isinstance(name, str) or not name:
+        return f"model_name must be a file name or 'none', got {name!r}"
+    try:
+        find_model(kind, name)
+    except InputError as exc:
+        return str(exc)
+    return True
+
+
+def check_choice(name: str, value: Any, choices: Any) -> bool | str:
+    """The list check ComfyUI skips for inputs a VALIDATE_INPUTS takes."""
+    if value in choices:
+        return True
+    return f"{name} {value!r} is not one of {', '.join(map(repr, choices))}"
 
 
 RUNTIME_INPUTS: dict[str, Any] = {

@@ -8,7 +8,7 @@ from ..filmlib.deblur import METHODS as DEBLUR_METHODS, DeblurStage
 from ..filmlib.upscale import METHODS as UPSCALE_METHODS, UpscaleStage
 from ..model_loaders.spandrel_models import image_model
 from .common import CATEGORY, FILM
-from .models_common import RUNTIME_INPUTS, model_choice
+from .models_common import RUNTIME_INPUTS, check_choice, check_model_choice, model_choice
 
 
 class FilmUpscale:
@@ -41,6 +41,11 @@ class FilmUpscale:
         }, "optional": {
             "upscale_model": ("UPSCALE_MODEL", {"tooltip": "A model from ComfyUI's Load Upscale Model node."}),
         }}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, method: str, model_name: str) -> bool | str:
+        ok = check_choice("method", method, UPSCALE_METHODS)
+        return check_model_choice("upscale_models", model_name) if ok is True and method == "model" else ok
 
     def upscale(self, film: Film, method: str, factor: float, target_height: int, model_name: str,
                 denoise_strength: float, tile: int, device: str, precision: str, upscale_model: Any = None
@@ -79,6 +84,11 @@ class FilmDeblur:
         }, "optional": {
             "restore_model": ("UPSCALE_MODEL", {"tooltip": "A 1x model from ComfyUI's Load Upscale Model node."}),
         }}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, method: str, model_name: str) -> bool | str:
+        ok = check_choice("method", method, DEBLUR_METHODS)
+        return check_model_choice("upscale_models", model_name) if ok is True and method == "model" else ok
 
     def deblur(self, film: Film, method: str, strength: float, sigma: float, iterations: int, model_name: str,
                tile: int, device: str, precision: str, restore_model: Any = None) -> tuple[Film]:

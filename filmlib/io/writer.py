@@ -1,8 +1,10 @@
 """Writing a Film: video files through PyAV and image sequences through OpenCV, atomically, chunk by chunk.
 
 Nothing is written at the final path until the whole output is complete: video goes to a hidden temporary
-file and sequences to a hidden temporary folder, renamed into place at the end, deleted on any error. An
-existing output is never replaced unless ``overwrite`` is set; by default a new numbered name is chosen.
+file and sequences to a hidden temporary folder, put into place at the end, deleted on any error (and, after a
+``kill -9``, by the next save into that folder). The final name is taken without replacing anything (a hard link,
+or an exclusive ``mkdir`` for sequences), so two runs with the same prefix never share a number. ``overwrite``
+replaces a file, or a sequence folder that holds only our own frames, never anything else.
 """
 from __future__ import annotations
 
@@ -10,8 +12,7 @@ import logging
 import math
 import os
 import queue
-import re
-import shutil
+import secrets
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,6 +25,9 @@ from ..clip import Film
 from ..errors import EncodeError, InputError
 from ..frames import convert_depth
 from .audio import AudioPump
+from .limits import check_encodable
+from .output_path import (OutputTarget, check_overwrite, clean_leftovers, make_folder, place_output, remove_empty,
+                          remove_ours, writing)
 
 log = logging.getLogger(__name__)
 
@@ -68,24 +72,35 @@ def format_for(key: str) -> Format:
     return FORMATS[key]
 
 
-def resolve_output(target: str | os.PathLike, fmt: Format, overwrite: bool) -> Path:
-    """The final output path: ``target`` itself when it names a file (``x.mp4``), else ``target_00001.mp4``;
-    an existing path gets the next free number unless ``overwrite``."""
-    exact_folder = fmt.kind == "sequence" and str(target).endswith(("/", os.sep))
-    target = Path(target)
-    if exact_folder or (fmt.kind != "sequence" and target.suffix.lower() == fmt.ext):
-        path = target
-        if not path.exists() or overwrite:
-            return path
-        stem, suffix = path.with_suffix(""), path.suffix
-    else:
-        stem, suffix = target, ("" if fmt.kind == "sequence" else fmt.ext)
-    folder = stem.parent
-    pattern = re.compile(re.escape(stem.name) + r"_(\d{5,})" + re.escape(suffix) + "$")
-    existing = [int(m.group(1)) for p in (folder.iterdir() if folder.is_dir() else [])
-                if (m := pattern.match(p.name))]
-    counter = max(existing, default=0) + 1
-    return folder / f"{stem.name}_{counter:05d}{suffix}"
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "mkv"}
+CONTAINER_CODECS = {"mp4": {"libx264", "libx265"}, "mov": {"libx264", "libx265", "prores_ks"},
+                    "mkv": {"libx264", "libx265", "prores_ks", "ffv1"}}
+
+
+def formats_fitting(ext: str) -> list[str]:
+    """The output formats a file named ``*.ext`` can hold (``.mkv``: every video format)."""
+    container = CONTAINERS.get(ext.lower())
+    return [f.key for f in FORMATS.values() if container and f.codec in CONTAINER_CODECS[container]]
+
+
+def output_target(target: str | os.PathLike, fmt: Format) -> OutputTarget:
+    """Read ``target``: a file name whose extension (.mp4, .mov, .mkv) picks the container, a sequence folder
+    name ending in ``/``, or a prefix that gets a number. A container that cannot hold ``fmt`` is an error."""
+    text, path = os.fspath(target), Path(target)
+    ext = path.suffix.lower()
+    fits = ", ".join(formats_fitting(ext))
+    if fmt.kind == "sequence":
+        if ext in CONTAINERS:
+            raise EncodeError(f"{fmt.key} saves a folder of {fmt.ext} frames, not a {ext} file ({text!r}); "
+                              f"formats a {ext} file holds: {fits}; or name a folder without an extension")
+        return OutputTarget(path, "", "sequence", text.endswith(("/", os.sep)))
+    if ext in CONTAINERS:
+        container = CONTAINERS[ext]
+        if fmt.codec not in CONTAINER_CODECS[container]:
+            raise EncodeError(f"a {ext} file cannot hold {fmt.key} ({text!r}); formats that fit {ext}: {fits}; "
+                              f"or use another extension (.mkv holds every video format)")
+        return OutputTarget(path.with_suffix(""), path.suffix, container, True)
+    return OutputTarget(path, fmt.ext, fmt.kind, False)
 
 
 def check_writable(film: Film, fmt: Format) -> None:
@@ -111,7 +126,18 @@ def _time_base(film: Film) -> Fraction:
     return Fraction(1, den)
 
 
-def _open_video_stream(container: Any, film: Film, fmt: Format, crf: int) -> Any:
+def video_pix_fmt(codec: str, channels: int, bit_depth: int) -> str:
+    """The pixel format we encode ``codec`` in, for frames of ``channels`` (1 or 3) at ``bit_depth`` (8 or 16)."""
+    if codec == "libx264":
+        return "yuv420p"
+    if codec == "libx265":
+        return "yuv420p10le" if bit_depth == 16 else "yuv420p"
+    if codec == "ffv1":
+        return {(1, 8): "gray", (1, 16): "gray16le", (3, 8): "bgr0", (3, 16): "gbrp16le"}[(channels, bit_depth)]
+    return "yuv422p10le"  # ProRes 422 HQ
+
+
+def _open_video_stream(container: Any, kind: str, film: Film, fmt: Format, crf: int) -> Any:
     info = film.info
     tb = _time_base(film)
     stream = container.add_stream(fmt.codec, rate=info.fps)
@@ -119,19 +145,16 @@ def _open_video_stream(container: Any, film: Film, fmt: Format, crf: int) -> Any
     stream.time_base = tb
     stream.codec_context.time_base = tb
     stream.codec_context.thread_count = 0  # let the encoder use every core, as the ffmpeg CLI does
+    stream.pix_fmt = video_pix_fmt(fmt.codec, info.channels, info.bit_depth)
     if fmt.codec == "libx264":
-        stream.pix_fmt = "yuv420p"
         stream.options = {"crf": str(crf), "preset": "medium"}
     elif fmt.codec == "libx265":
-        stream.pix_fmt = "yuv420p10le" if info.bit_depth == 16 else "yuv420p"
         stream.options = {"crf": str(crf), "preset": "medium", "x265-params": "log-level=error"}
-        stream.codec_tag = "hvc1"
+        if kind in ("mp4", "mov"):
+            stream.codec_tag = "hvc1"  # what Apple players need to recognise HEVC
     elif fmt.codec == "prores_ks":
-        stream.pix_fmt = "yuv422p10le"
         stream.options = {"profile": "3", "vendor": "apl0"}
     elif fmt.codec == "ffv1":
-        stream.pix_fmt = {(1, 8): "gray", (1, 16): "gray16le", (3, 8): "bgr0", (3, 16): "gbrp16le"}[
-            (info.channels, info.bit_depth)]
         stream.options = {"level": "3", "slicecrc": "1", "g": "1"}
     return stream
 
@@ -186,48 +209,67 @@ def prefetched_chunks(film: Film, depth: int = 2) -> Iterator[tuple[int, np.ndar
         worker.join()
 
 
-def _write_video(film: Film, fmt: Format, tmp: Path, crf: int, progress: Progress | None,
+def _write_video(film: Film, fmt: Format, kind: str, tmp: Path, where: str, crf: int, progress: Progress | None,
                  metadata: dict[str, str] | None) -> str:
     import av
     info = film.info
-    container = av.open(str(tmp), mode="w", format={"mkv": "matroska"}.get(fmt.kind, fmt.kind))
+    with writing(where):
+        container = av.open(str(tmp), mode="w", format={"mkv": "matroska"}.get(kind, kind))
     pump = None
     audio_mode = "none"
+    finished = False
     try:
         for k, v in (metadata or {}).items():
             container.metadata[k] = v
-        stream = _open_video_stream(container, film, fmt, crf)
+        stream = _open_video_stream(container, kind, film, fmt, crf)
         if info.audio is not None:
-            pump = AudioPump(info.audio, container, fmt.kind)
+            pump = AudioPump(info.audio, container, kind)
             audio_mode = "copied" if pump.copy else "re-encoded"
         tb = stream.codec_context.time_base
         done = 0
         for first, frames in prefetched_chunks(film):
-            for j, arr in enumerate(frames):
-                frame = _to_av_frame(arr)
-                frame.pts = int(round(info.time_of(first + j) / tb))
-                frame.time_base = tb
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            done = first + len(frames)
-            if pump is not None:
-                pump.until(info.time_of(done - 1))
+            with writing(where):
+                for j, arr in enumerate(frames):
+                    frame = _to_av_frame(arr)
+                    frame.pts = int(round(info.time_of(first + j) / tb))
+                    frame.time_base = tb
+                    for packet in stream.encode(frame):
+                        container.mux(packet)
+                done = first + len(frames)
+                if pump is not None:
+                    pump.until(info.time_of(done - 1))
             if progress is not None:
                 progress(done, info.frame_count, frames[-1])
-        for packet in stream.encode(None):
-            container.mux(packet)
-        if pump is not None:
-            pump.until(None)
+        with writing(where):
+            for packet in stream.encode(None):
+                container.mux(packet)
+            if pump is not None:
+                pump.until(None)
+        finished = True
     finally:
         if pump is not None:
             pump.close()
-        container.close()
+        if finished:
+            with writing(where):
+                container.close()
+        else:
+            try:
+                container.close()
+            except OSError as exc:  # the write already failed (or was interrupted): keep that error, not this one
+                log.debug("closing the failed output %s: %s", tmp, exc)
     return audio_mode
 
 
-def _write_sequence(film: Film, fmt: Format, tmp: Path, progress: Progress | None) -> None:
+def write_frame_file(path: Path, data: bytes) -> None:
+    """Write one encoded frame file (a seam: tests replace it to simulate a full disk)."""
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def _write_sequence(film: Film, fmt: Format, tmp: Path, where: str, progress: Progress | None) -> None:
     import cv2
-    tmp.mkdir(parents=True)
+    with writing(where):
+        tmp.mkdir()
     digits = max(6, len(str(film.info.frame_count)))
     for first, frames in prefetched_chunks(film):
         for j, arr in enumerate(frames):
@@ -235,8 +277,12 @@ def _write_sequence(film: Film, fmt: Format, tmp: Path, progress: Progress | Non
                 arr = convert_depth(arr, np.uint16)
             img = arr[..., 0] if arr.shape[-1] == 1 else arr[..., ::-1]
             name = tmp / f"frame_{first + j:0{digits}d}{fmt.ext}"
-            if not cv2.imwrite(str(name), np.ascontiguousarray(img)):
-                raise EncodeError(f"OpenCV could not write {name}")
+            ok, data = cv2.imencode(fmt.ext, np.ascontiguousarray(img))
+            if not ok:
+                raise EncodeError(f"OpenCV could not encode frame {first + j} as {fmt.ext} ({img.shape}, "
+                                  f"{img.dtype})")
+            with writing(where):
+                write_frame_file(name, data.tobytes())
         if progress is not None:
             progress(first + len(frames), film.info.frame_count, frames[-1])
 
@@ -244,33 +290,40 @@ def _write_sequence(film: Film, fmt: Format, tmp: Path, progress: Progress | Non
 def save_film(film: Film, target: str | os.PathLike, format: str = "h264-mp4", crf: int = 18,
               overwrite: bool = False, progress: Progress | None = None,
               metadata: dict[str, str] | None = None) -> SaveResult:
-    """Encode ``film`` to ``target`` (a file name, or a prefix that gets a number) and return what was written."""
+    """Encode ``film`` to ``target`` and return what was written.
+
+    ``target``: a file name (``out.mkv``: exactly that file, its extension picks the container), a sequence folder
+    name ending in ``/``, or a prefix that gets the next free number (``clip`` -> ``clip_00001.mp4``). A taken
+    name gets a number unless ``overwrite``, which replaces only a file or a folder of our own frames.
+    """
     fmt = format_for(format)
     check_writable(film, fmt)
+    check_encodable(film.info, fmt)  # a frame size the encoder refuses, before any work
     if not 0 <= crf <= 51:
         raise InputError(f"crf must be between 0 and 51, got {crf}")
-    path = resolve_output(target, fmt, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}{fmt.ext if fmt.kind != 'sequence' else ''}")
+    t = output_target(target, fmt)
+    check_overwrite(t, overwrite)
+    folder = t.stem.parent
+    created = make_folder(folder)
+    clean_leftovers(folder)
+    where = os.fspath(target)
+    tmp = folder / f".{t.stem.name}.partial-{os.getpid()}-{secrets.token_hex(4)}{t.suffix}"
     audio = "none"
     try:
         if fmt.kind == "sequence":
             if film.info.audio is not None:
                 log.warning("image sequences carry no audio: the source audio of %s is not saved",
                             film.info.source_name)
-            _write_sequence(film, fmt, tmp, progress)
+            _write_sequence(film, fmt, tmp, where, progress)
         else:
-            audio = _write_video(film, fmt, tmp, crf, progress, metadata)
-        if path.exists() and overwrite:
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-        os.replace(tmp, path)
+            audio = _write_video(film, fmt, t.container, tmp, where, crf, progress, metadata)
+        with writing(where):
+            path = place_output(tmp, t, overwrite)
     except BaseException:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
+        try:
+            remove_ours(tmp) if os.path.lexists(tmp) else None
+        except OSError as exc:
+            log.warning("could not remove the partial output %s: %s", tmp, exc)
+        remove_empty(created)
         raise
     return SaveResult(path=path, frames=film.info.frame_count, format=fmt.key, audio=audio)
