@@ -10,7 +10,6 @@ from ..filmlib.clip import Film, require_film
 from ..filmlib.compare import SideBySide
 from ..filmlib.io.colour import COLOR_MODES
 from ..filmlib.errors import DecodeError, InputError
-from ..filmlib.io.limits import check_image_header
 from ..filmlib.io.open import is_sequence_spec, open_clip
 from ..filmlib.io.sequence_source import IMAGE_EXTENSIONS, find_sequence
 from ..filmlib.io.video_source import VIDEO_EXTENSIONS
@@ -72,7 +71,7 @@ class FilmLoadVideo:
             path = bridge.resolve_input_path(video)
         except InputError as exc:
             return str(exc)
-        if not (os.path.exists(path) or any(c in os.path.basename(path) for c in "*?[%")):
+        if not (os.path.exists(path) or is_sequence_spec(path)):
             return not_found_message(video)
         return True
 
@@ -93,8 +92,6 @@ class FilmLoadVideo:
         sequence = is_sequence_spec(path)
         files = find_sequence(path) if sequence else [path]
         bridge.check_inside_input(files)
-        if sequence and files:
-            check_image_header(files[0])
         film = open_clip(path, first_frame, frame_count, force_fps, color)
         return film, film.info.frame_count, float(film.info.fps)
 

@@ -13,6 +13,7 @@ from ..clip import ClipInfo, Film, make_signature
 from ..errors import DecodeError, InputError
 from ..frames import convert_depth
 from .colour import COLOR_MODES, looks_gray, to_channels
+from .limits import check_image_header
 from .video_source import snap_rate
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx", ".exr", ".bmp")
@@ -25,7 +26,9 @@ def _natural_key(name: str) -> list:
 
 def find_sequence(spec: str) -> list[str]:
     """Image files of a sequence given as a folder, a glob (``scan_*.tif``) or a printf pattern (``%06d``)."""
-    if os.path.isdir(spec):
+    if os.path.isfile(spec):  # a file is itself first, even when its name holds [ ] % ? *
+        files = [spec] if spec.lower().endswith(IMAGE_EXTENSIONS) else []
+    elif os.path.isdir(spec):
         files = [os.path.join(spec, f) for f in os.listdir(spec) if f.lower().endswith(IMAGE_EXTENSIONS)]
     elif re.search(r"%0?\d*d", spec):
         regex = re.compile("^" + re.sub(r"%0?(\d*)d", lambda m: r"\d{%s,}" % (m.group(1) or 1),
@@ -33,6 +36,10 @@ def find_sequence(spec: str) -> list[str]:
         folder = os.path.dirname(spec) or "."
         files = [os.path.join(folder, f) for f in os.listdir(folder) if regex.match(f)] if os.path.isdir(folder) else []
     else:
+        # the folder part is a name, not a pattern, when it exists as written ("scans [2K]/f_*.tif")
+        folder, leaf = os.path.split(spec)
+        if folder and os.path.isdir(folder):
+            spec = os.path.join(glob.escape(folder), leaf)
         files = [f for f in glob.glob(spec) if f.lower().endswith(IMAGE_EXTENSIONS)]
     files.sort(key=lambda f: _natural_key(os.path.basename(f)))
     return files
@@ -82,13 +89,17 @@ class SequenceSource(Film):
             raise InputError(f"color must be one of {COLOR_MODES}, got {color!r}")
         files = find_sequence(spec)
         if not files:
-            raise DecodeError(f"no image files found for {spec!r} (looked for {', '.join(IMAGE_EXTENSIONS)}); "
-                              f"give a folder of frames, a glob such as scan_*.tif or a pattern such as "
-                              f"frame_%06d.png")
+            folder = spec if os.path.isdir(spec) else os.path.dirname(spec) or "."
+            where = (f"in {os.path.abspath(folder)!r}" if os.path.isdir(folder) else
+                     f"and the folder {os.path.abspath(folder)!r} does not exist")
+            raise DecodeError(f"no image files found for {spec!r} (looked for {', '.join(IMAGE_EXTENSIONS)} "
+                              f"{where}); give a folder of frames, a glob such as scan_*.tif or a pattern such "
+                              f"as frame_%06d.png")
         if first_frame >= len(files):
             raise InputError(f"first_frame {first_frame} is past the end of the sequence ({len(files)} files)")
         files = files[first_frame: len(files) if frame_count == 0 else first_frame + frame_count]
         self.files = files
+        check_image_header(files[0])  # a header claiming 40000x40000 is refused before any decoding
         first = read_image(files[0])
         ch_in = 1 if first.ndim == 2 else first.shape[2]
         if color == "auto":

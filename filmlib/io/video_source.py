@@ -1,116 +1,32 @@
-"""``VideoSource``: a Film that decodes a video file through PyAV, with a frame index for exact seeking."""
+"""``VideoSource``: a Film that decodes a video file through PyAV, with a frame index for exact seeking.
+
+Frame ``i`` is the ``i``-th frame the decoder puts out when it plays the file from the start, which is what
+ffmpeg shows. Packet timestamps name the frames when they are the decoder's own (checked on the first frames
+at open); otherwise (AVI with packed B-frames, raw streams, damaged starts) the file is decoded once at open and
+the frames are named by the decoder's timestamps, or counted in order when it has none.
+"""
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import threading
 from fractions import Fraction
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from ..clip import AudioSource, ClipInfo, Film, make_signature
 from ..errors import DecodeError, InputError
 from .colour import COLOR_MODES, looks_gray, to_channels
+from .video_index import decoded_frames, index_of, open_container, small_rgb, snap_rate
 
 log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mxf", ".mpg", ".mpeg", ".ts", ".wmv",
                     ".flv", ".ogv", ".gif")
 _SEEK_FORWARD_LIMIT = 48  # decoding this many frames forward is cheaper than a seek
-_NTSC = {Fraction(24000, 1001), Fraction(30000, 1001), Fraction(60000, 1001), Fraction(48000, 1001)}
-
-
-def snap_rate(rate: float | Fraction) -> Fraction:
-    """A frame rate as an exact Fraction; 23.976 and friends snap to their NTSC values (24000/1001)."""
-    r = Fraction(rate).limit_denominator(100000)
-    for ntsc in _NTSC:
-        if abs(float(r) - float(ntsc)) < 5e-4:
-            return ntsc
-    return Fraction(rate).limit_denominator(1001)
-
-
-def _open(path: str) -> Any:
-    import av
-    try:
-        return av.open(path, metadata_errors="ignore")
-    except FileNotFoundError:
-        raise DecodeError(f"video file not found: {path!r}; check the path") from None
-    except av.error.FFmpegError as exc:
-        raise DecodeError(f"cannot open {path!r} as a video ({exc}); the file is not a video or is "
-                          f"truncated (re-download or re-export it)") from exc
-
-
-class _Index:
-    """Sorted presentation timestamps of every frame, found by demuxing packets (no decoding)."""
-
-    def __init__(self, path: str):
-        container = _open(path)
-        try:
-            if not container.streams.video:
-                raise DecodeError(f"{path!r} has no video stream (streams: "
-                                  f"{[s.type for s in container.streams] or 'none'}); give a video file")
-            vs = container.streams.video[0]
-            self.time_base = vs.time_base or Fraction(1, 90000)
-            rate = vs.average_rate or vs.guessed_rate or vs.base_rate
-            self.rate = snap_rate(rate) if rate else None
-            pts: list[int] = []
-            keys: list[int] = []
-            try:
-                for packet in container.demux(vs):
-                    if packet.size == 0:
-                        continue
-                    p = packet.pts if packet.pts is not None else packet.dts
-                    if p is None:  # raw streams without timestamps: number them
-                        p = len(pts)
-                    pts.append(p)
-                    if packet.is_keyframe:
-                        keys.append(p)
-            except Exception as exc:
-                raise DecodeError(f"cannot read {path!r} past frame {len(pts)} ({exc}); the file is damaged or "
-                                  f"truncated (re-download or re-export it)") from exc
-            self.pts = sorted(pts)
-            self._check_complete(path, container, vs)
-            self.keyframes = sorted(keys) or self.pts[:1]
-            if self.rate is None and len(self.pts) > 1:
-                span = (self.pts[-1] - self.pts[0]) * self.time_base
-                self.rate = snap_rate(Fraction(len(self.pts) - 1) / span) if span > 0 else Fraction(24)
-            self.rate = self.rate or Fraction(24)
-            self.start = Fraction(self.pts[0]) * self.time_base if self.pts else Fraction(0)
-            self.width, self.height = vs.codec_context.width, vs.codec_context.height
-            self.pix_fmt = vs.codec_context.pix_fmt or ""
-            self.audio = None
-            if container.streams.audio:
-                a = container.streams.audio[0]
-                self.audio = (a.index, a.codec_context.name)
-        finally:
-            container.close()
-
-    def _check_complete(self, path: str, container: Any, vs: Any) -> None:
-        """Refuse a file whose header promises more than its packets hold (a cut-off download or copy)."""
-        if len(self.pts) < 2:
-            return
-        declared = None
-        if vs.duration:
-            declared = float(vs.duration * vs.time_base)
-        elif container.duration:
-            declared = container.duration / 1_000_000
-        if declared is None:
-            return
-        present = float((self.pts[-1] - self.pts[0]) * self.time_base)
-        step = float((self.pts[-1] - self.pts[0]) * self.time_base) / (len(self.pts) - 1)
-        if declared - present > max(1.0, 3 * step):
-            raise DecodeError(f"{path!r} is truncated: its header says {declared:.2f} s but its frames stop at "
-                              f"{present:.2f} s ({len(self.pts)} frames); re-download or re-export the file")
-
-    def is_constant_rate(self) -> bool:
-        """True when every frame sits within a quarter frame of ``i / rate`` (timebase rounding allowed)."""
-        p0 = self.pts[0]
-        for i, p in enumerate(self.pts):
-            if abs((p - p0) * self.time_base - Fraction(i) / self.rate) > 1 / (4 * self.rate):
-                return False
-        return True
-
+_LATE_WINDOW = 16  # frames that may come out before a late one is given up as lost (broken reordering)
 
 def _pix_fmt_bits(pix_fmt: str) -> int:
     import av
@@ -130,38 +46,42 @@ class VideoSource(Film):
                  force_fps: float | Fraction = 0, color: str = "auto"):
         path = str(path)
         if not os.path.isfile(path):
-            raise DecodeError(f"video file not found: {path!r}; check the path (relative paths are read from "
-                              f"the input folder, then the current folder)")
+            raise DecodeError(f"video file not found: {path!r} (looked at {os.path.abspath(path)!r}); check the "
+                              f"name, put the file in the input folder or give its full path")
         if color not in COLOR_MODES:
             raise InputError(f"color must be one of {COLOR_MODES}, got {color!r}")
         if first_frame < 0 or frame_count < 0:
             raise InputError(f"first_frame and frame_count must be >= 0, got {first_frame} and {frame_count}")
         st = os.stat(path)
         self.path = path
-        self._index = _Index(path)
-        total = len(self._index.pts)
+        self._index = index_of(os.path.abspath(path), st.st_size, st.st_mtime_ns)
+        total = len(self._index.keys)
         if total == 0:
             raise DecodeError(f"{path!r} contains zero video frames; the file is empty or damaged")
         if first_frame >= total:
             raise InputError(f"first_frame {first_frame} is past the end of {path!r}, which has {total} frames")
         stop = total if frame_count == 0 else min(total, first_frame + frame_count)
-        self._pts = self._index.pts[first_frame:stop]
-        self._pts_to_index = {p: i for i, p in enumerate(self._pts)}
+        self._first, self._count = first_frame, stop - first_frame
+        self._lock = threading.Lock()
+        self._container: Any = None
+        self._stream: Iterator[tuple[int, Any]] | None = None
+        self._next = -1  # clip index the open stream yields next; -1: no stream
+        self._lost: set[int] = set()  # file indices already reported as lost
         bits = 16 if _pix_fmt_bits(self._index.pix_fmt) > 8 else 8
         channels = self._choose_channels(color)
         self._out_fmt = {(1, 8): "gray", (1, 16): "gray16le", (3, 8): "rgb24", (3, 16): "rgb48le"}[(channels, bits)]
-        tb = self._index.time_base
-        t0 = Fraction(self._pts[0]) * tb
+        keys, tb = self._index.keys[first_frame:stop], self._index.time_base
         native_rate = self._index.rate
+        t0 = Fraction(keys[0]) * tb if self._index.by else Fraction(first_frame) / native_rate
         timestamps = None
         if force_fps:
             fps = snap_rate(force_fps)
         else:
             fps = native_rate
             if not self._index.is_constant_rate():
-                timestamps = tuple(Fraction(p - self._pts[0]) * tb for p in self._pts)
+                timestamps = tuple(Fraction(p - keys[0]) * tb for p in keys)
         info = ClipInfo(width=self._index.width, height=self._index.height, channels=channels, bit_depth=bits,
-                        frame_count=len(self._pts), fps=fps, timestamps=timestamps,
+                        frame_count=self._count, fps=fps, timestamps=timestamps,
                         source_name=os.path.basename(path))
         audio = None
         if self._index.audio is not None:
@@ -176,64 +96,115 @@ class VideoSource(Film):
         self.signature = make_signature("video", os.path.abspath(path), st.st_size, st.st_mtime_ns, first_frame,
                                         frame_count, fps, color, channels)
         self.label = os.path.basename(path)
-        self._lock = threading.Lock()
-        self._container: Any = None
-        self._frames: Any = None
-        self._next = -1
 
     def _choose_channels(self, color: str) -> int:
         if color == "grayscale" or self._index.pix_fmt.startswith("gray"):
             return 1 if color != "color" else 3
         if color == "color":
             return 3
-        # probe keyframes spread over the clip: each costs one decoded frame, not a run from the last keyframe
-        import av
-        keys = [k for k in self._index.keyframes if self._pts[0] <= k <= self._pts[-1]] or [self._pts[0]]
-        picks = sorted({keys[int(q * (len(keys) - 1))] for q in (0.0, 0.25, 0.5, 0.75, 1.0)})
-        samples = []
-        container = _open(self.path)
-        try:
-            vs = container.streams.video[0]
-            for pts in picks:
-                container.seek(pts, stream=vs, backward=True, any_frame=False)
-                try:
-                    frame = next(container.decode(vs))
-                except (StopIteration, av.error.FFmpegError) as exc:
-                    raise DecodeError(f"cannot decode {self.path!r} near {float(pts * vs.time_base):.2f} s "
-                                      f"({exc}); the file is damaged") from exc
-                w = min(320, frame.width)
-                samples.append(frame.to_ndarray(format="rgb24", width=w, height=max(1, frame.height * w // frame.width)))
-        finally:
-            container.close()
+        index = self._index
+        lo, hi = self._first, self._first + self._count
+        samples = [s for i, s in sorted(index.samples.items()) if lo <= i < hi]
+        if not index.scanned or not samples:
+            # keyframes spread over the clip: each costs about one decoded frame, not a run from the last keyframe
+            keys = [index.position[k] for k in index.keyframes if index.keys[lo] <= k <= index.keys[hi - 1]]
+            picks = sorted({keys[int(q * (len(keys) - 1))] for q in (0.0, 0.25, 0.5, 0.75, 1.0)} if keys else {lo})
+            picks = [i for i in picks if i not in index.samples][: 1 if index.by is None else None]
+            with self._lock:
+                for i in picks:
+                    samples.append(small_rgb(self._frame_at(i)))
+                self._close_stream()
         return 1 if looks_gray(samples) else 3
 
-    def _keyframe_before(self, pts: int) -> int:
-        import bisect
-        keys = self._index.keyframes
-        i = bisect.bisect_right(keys, pts) - 1
-        return keys[max(0, i)]
+    def _frame_at(self, file_index: int) -> Any:
+        self._stream = self._frames_from(file_index)
+        return next(self._stream)[1]
 
-    def _seek(self, index: int) -> None:
-        if self._container is None:
-            self._container = _open(self.path)
+    # -- decoding ------------------------------------------------------------------------------------------
+
+    def _restart(self, file_index: int, back: int) -> tuple[Iterator[tuple[int | None, Any]], int]:
+        """A fresh decode: seeking ``back`` keyframes before the one at or before ``file_index``, or from the
+        start of the file. Returns (frames, file index of the keyframe sought, or -1 from the start)."""
+        index = self._index
+        kpos = bisect.bisect_right(index.keyframes, index.keys[file_index]) - 1 - back if index.by else -1
+        if kpos <= 0 or self._container is None:
+            if self._container is not None:
+                self._container.close()
+            self._container = open_container(self.path)
+        if kpos > 0:
             vs = self._container.streams.video[0]
-            vs.thread_type = "AUTO"
-        vs = self._container.streams.video[0]
-        self._container.seek(self._keyframe_before(self._pts[index]), stream=vs, backward=True, any_frame=False)
-        self._frames = self._container.decode(vs)
-        self._next = None  # unknown until the first frame arrives
+            self._container.seek(index.keyframes[kpos], stream=vs, backward=True, any_frame=False)
+        frames = self._numbered(decoded_frames(self._container, self.path))
+        return frames, index.position[index.keyframes[kpos]] if kpos > 0 else -1
 
-    def _next_frame(self) -> tuple[int, Any]:
-        """Decode the next frame; returns (clip index or -1 when outside the clip, frame)."""
-        try:
-            frame = next(self._frames)
-        except StopIteration:
-            raise DecodeError(f"{self.path!r} ended early: the index lists {len(self._pts)} frames; the file is "
-                              f"probably truncated (re-export it, or set frame_count)") from None
-        except Exception as exc:
-            raise DecodeError(f"decoding {self.path!r} failed ({exc}); the file is damaged") from exc
-        idx = self._pts_to_index.get(frame.pts, -1) if frame.pts is not None else -1
-        return idx, frame
+    def _numbered(self, frames: Iterator[Any]) -> Iterator[tuple[int | None, Any]]:
+        """``(file index or None when the index does not list it, frame)`` for decoded frames."""
+        index = self._index
+        by, position, step = index.by, index.position, index.step
+        last = None
+        for n, frame in enumerate(frames):
+            key = n if by is None else frame.pts if by == "pts" else frame.dts
+            if key is None and last is not None:
+                key = last + step  # flushed at the end without a dts
+            last = key
+            yield position.get(key), frame
+
+    def _frames_from(self, start: int) -> Iterator[tuple[int, Any]]:
+        """``(file index, frame)`` for every frame from ``start`` to the file's end, in order. A frame the decoder
+        cannot produce is stood in for by the last one before it (the next one at the very start)."""
+        back = 0
+        while True:
+            frames, landing = self._restart(start, back)
+            prev: Any = None
+            concealed = False
+            pending: dict[int, Any] = {}
+            for i, frame in frames:
+                if i is None:
+                    continue  # a frame the index does not list (a leading frame after a seek)
+                concealed = concealed or (i >= landing and getattr(frame, "is_corrupt", False))
+                if i < start:
+                    prev = frame
+                    continue
+                pending[i] = frame
+                break
+            if landing < 0 or (not concealed and (prev is not None or (pending and min(pending) == start))):
+                # landed on or before the wanted frame, on a keyframe decoded whole (a damaged one is concealed
+                # from earlier frames when played through, so it is reached from further back), or at the start
+                break
+            back = max(1, 2 * back)
+        if not pending and prev is None:
+            raise DecodeError(f"no frame of {self.path!r} from frame {start} on could be decoded; the file is "
+                              f"damaged (play it with ffmpeg to see where)")
+        want, waited = start, 0
+        for i, frame in frames:
+            if i is None or i < want:
+                continue
+            pending[i] = frame
+            waited += 1
+            while pending:
+                if want in pending:
+                    prev, waited = pending.pop(want), 0
+                elif waited > _LATE_WINDOW:  # everything before the earliest waiting frame is lost
+                    prev = self._stand_in(want, prev, pending)
+                else:
+                    break
+                yield want, prev
+                want += 1
+        while want < len(self._index.keys):
+            prev = pending.pop(want) if want in pending else self._stand_in(want, prev, pending)
+            yield want, prev
+            want += 1
+
+    def _stand_in(self, lost: int, prev: Any, pending: dict[int, Any]) -> Any:
+        if lost not in self._lost:
+            self._lost.add(lost)
+            who = f"frame {lost - 1} stands in" if prev is not None else "the next frame stands in"
+            log.warning("%s: frame %d (%.3f s) could not be decoded; %s, as ffmpeg does", self.path,
+                        lost - self._first, float(Fraction(lost) / self._index.rate), who)
+        return prev if prev is not None else pending[min(pending)]
+
+    def _close_stream(self) -> None:
+        self._stream, self._next = None, -1
 
     def _read(self, start: int, stop: int) -> np.ndarray:
         return self._decode(start, stop, None)
@@ -251,36 +222,35 @@ class VideoSource(Film):
         w, h = size or (self.info.width, self.info.height)
         shape = (h, w, self.info.channels)
         with self._lock:
-            if self._frames is None or self._next is None or not (0 <= start - self._next <= _SEEK_FORWARD_LIMIT):
-                self._seek(start)
+            if self._stream is None or not (0 <= start - self._next <= _SEEK_FORWARD_LIMIT):
+                self._stream = self._frames_from(self._first + start)
+                self._next = start
             out = np.empty((stop - start, *shape), self.info.dtype)
-            i = start
-            target_pts = self._pts[start]
-            while i < stop:
-                idx, frame = self._next_frame()
-                if idx < 0:
-                    if frame.pts is not None and frame.pts < target_pts:
-                        continue  # before the clip (after a seek, or before first_frame)
-                    if frame.pts is not None and frame.pts > self._pts[-1]:
-                        raise DecodeError(f"{self.path!r}: decoded past the clip's end while reading frame {i}")
-                    continue
-                if idx < i:
-                    continue
-                if idx > i:  # a frame the decoder dropped: the file is damaged here
-                    raise DecodeError(f"{self.path!r}: frame {i} could not be decoded (got frame {idx}); the "
-                                      f"file is damaged")
-                arr = (frame.to_ndarray(format=self._out_fmt) if size is None else
-                       frame.to_ndarray(format=self._out_fmt, width=w, height=h, interpolation="AREA"))
-                out[i - start] = to_channels(arr, self.info.channels).reshape(shape)
-                i += 1
-            self._next = stop
+            try:
+                while self._next < stop:
+                    i, frame = next(self._stream)
+                    i -= self._first
+                    self._next = i + 1
+                    if i < start:
+                        continue
+                    arr = (frame.to_ndarray(format=self._out_fmt) if size is None else
+                           frame.to_ndarray(format=self._out_fmt, width=w, height=h, interpolation="AREA"))
+                    out[i - start] = to_channels(arr, self.info.channels).reshape(shape)
+            except DecodeError:
+                self._close_stream()
+                raise
+            except Exception as exc:
+                self._close_stream()
+                raise DecodeError(f"decoding {self.path!r} failed at frame {self._next} ({exc}); the file is "
+                                  f"damaged") from exc
             return out
 
     def close(self) -> None:
         with self._lock:
             if self._container is not None:
                 self._container.close()
-            self._container = self._frames = None
+            self._container = None
+            self._close_stream()
 
     def __del__(self) -> None:
         try:
