@@ -236,3 +236,19 @@ def test_missing_file_says_where_it_looked(tmp_path, monkeypatch):
     assert "not found" in msg and "'missing [1080p].mp4'" in msg and str(tmp_path / "missing [1080p].mp4") in msg
     with pytest.raises(DecodeError, match=r"no image files found .*looked for .*in '"):
         open_clip(tmp_path / "f_*.png")
+
+
+@pytest.mark.parametrize("text, refusal", [
+    ("ffconcat version 1.0\nfile '{target}'\n", "list of other files"),
+    # FFmpeg's HLS demuxer itself refuses a playlist that is not named .m3u8: either way nothing is followed
+    ("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{target}\n#EXT-X-ENDLIST\n", "not a video")])
+def test_a_playlist_renamed_as_a_video_is_refused_not_followed(tmp_path, text, refusal):
+    """A list that names other files would read anything on the host through a harmless-looking name."""
+    from filmrestore.filmlib.errors import DecodeError
+    from filmrestore.filmlib.io.open import open_clip
+    from conftest import moving_frames, write_video
+    target = write_video(tmp_path / "elsewhere.mp4", moving_frames(4))
+    fake = tmp_path / "innocent.mp4"
+    fake.write_text(text.format(target=target.name))  # relative: what ffmpeg's safe mode would follow
+    with pytest.raises(DecodeError, match=refusal):
+        open_clip(str(fake))
