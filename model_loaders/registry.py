@@ -68,7 +68,10 @@ MODELS: tuple[ModelInfo, ...] = (
     ModelInfo("deoldify-video", "ColorizeVideo_gen.pth", "colorize", "deoldify", "deoldify",
               ("https://data.deepai.org/deoldify/ColorizeVideo_gen.pth",), "MIT"),
     ModelInfo("deepremaster", "remasternet.pth.tar", "remaster", "deepremaster", "deepremaster",
-              ("http://iizuka.cs.tsukuba.ac.jp/data/remasternet.pth.tar",), "CC BY-NC-SA 4.0", non_commercial=True),
+              ("http://iizuka.cs.tsukuba.ac.jp/data/remasternet.pth.tar",), "CC BY-NC-SA 4.0", non_commercial=True,
+              notes="Iizuka & Simo-Serra, SIGGRAPH Asia 2019 (github.com/satoshiiizuka/siggraphasia2019_remastering,"
+                    " download_model.sh): one 245 MB file, restoration 'modelR' + colourisation 'modelC'; the "
+                    "publisher gives md5 1219f5830e4a7208b1c7ba2f089a16c8, no sha256"),
     ModelInfo("siggraph17", "siggraph17-df00044c.pth", "colorize", "colorization", "siggraph17",
               ("https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth",), "BSD-2-Clause"),
     ModelInfo("rife-4.6", "rife46.pth", "interpolate", "rife", "rife",
