@@ -1,7 +1,11 @@
 """Regenerate the example workflows: ``python example_workflows/build_examples.py``.
 
 The JSON files are what ComfyUI's template browser and ``make restore`` load; this script keeps them in step
-with the node definitions (widget order, defaults).
+with the node definitions (widget order, defaults) and writes ``widgets_values`` in the front end's own layout.
+A node is ``{"id", "type", "widgets": {name: value}, "links": {input: (source id, output slot)}}`` (optional
+``mode``, ``title``, ``controls``); widgets not named take their defaults. To add a stage, add its dict and point
+the next node's link at it, then run this script. tests/test_runner.py fails when a file is stale;
+tests/test_frontend.py runs every file in ComfyUI's real frontend.
 """
 from __future__ import annotations
 
@@ -35,7 +39,8 @@ EXAMPLES = {
     "shots_and_stabilize.json": [
         {"id": 1, "type": "FilmLoadVideo", "widgets": {"video": "sample/old_film.mp4"}},
         {"id": 2, "type": "FilmSceneDetect", "links": {"film": (1, 0)}},
-        {"id": 3, "type": "FilmStabilize", "widgets": {"weave_only": True}, "links": {"film": (1, 0), "scenes": (2, 0)}},
+        {"id": 3, "type": "FilmStabilize", "widgets": {"weave_only": True},
+         "links": {"film": (1, 0), "scenes": (2, 0)}},
         {"id": 4, "type": "FilmSaveVideo", "widgets": {"filename_prefix": "FilmRestore/stabilized"},
          "links": {"film": (3, 0), "compare": (1, 0)}},
     ],

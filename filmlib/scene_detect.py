@@ -1,11 +1,13 @@
-"""Finding shots with PySceneDetect's detectors, made robust to old film, and picking each shot's keyframe.
+"""Finding shots, in old film or with PySceneDetect's detectors, and picking each shot's keyframe.
 
-Frames are taken from the FILM at analysis size (PySceneDetect's own rule: about 256 px wide). In
-``flicker_robust`` mode each analysis frame is first normalised to a fixed mean and contrast (flicker and
-exposure pumping vanish) and lightly blurred (grain and dust count less), and every cut the detector reports
-is confirmed by the correlation of the frames either side, so a flash or a blotch does not split a shot.
+With ``flicker_robust`` (the default) the content and adaptive detectors are our film cut finder
+(``cuts.CutFinder``): frames are compared as small contrast-normalised thumbnails after the best shift, so
+flicker, grain, dust, scratches and pans are no change, and frames either side of a candidate are paired so a
+flash or a blotch of one or two frames does not split a shot. PySceneDetect's HSV scores need colour and a
+steady exposure; on graded grey film they miss most cuts. Without ``flicker_robust``, and always for
+``threshold`` (fades), PySceneDetect's own detector runs on frames of about 256 px wide (its own rule).
 
-Keyframe score (higher is better), per frame, on the analysis frame:
+Keyframe score (higher is better), per frame, on a 128 px wide luma frame:
 ``sharpness * exposure * cleanliness`` where sharpness is the variance of the Laplacian over the variance of
 the image (contrast-free, relative to the sharpest frame of the shot), exposure falls off as the mean moves
 away from mid-grey and as pixels clip, and cleanliness falls with the share of pixels that differ strongly
@@ -20,13 +22,15 @@ from typing import Callable, Optional
 import numpy as np
 
 from .clip import Film
-from .cuts import cut_score
+from .cuts import CutFinder, film_thumb
 from .errors import InputError
 from .frames import convert_depth
 from .scenes import Scenes, Shot
 
 DETECTORS = ("content", "adaptive", "threshold")
-ANALYSIS_WIDTH = 256  # PySceneDetect's DEFAULT_MIN_WIDTH
+ANALYSIS_WIDTH = 256   # PySceneDetect's DEFAULT_MIN_WIDTH, for its detectors
+FILM_WIDTH = 128       # the film cut finder (64 px thumbnails) and the keyframe scores need no more
+FILM_THRESHOLD = 30.0  # the film cut finder's default, in percent of dissimilarity
 
 
 def make_detector(kind: str, threshold: float | None, min_scene_len: int, luma_only: bool):
@@ -44,20 +48,29 @@ def make_detector(kind: str, threshold: float | None, min_scene_len: int, luma_o
     raise InputError(f"detector must be one of {DETECTORS}, got {kind!r}")
 
 
+def make_cut_finder(threshold: float | None, min_scene_len: int) -> CutFinder:
+    """The film cut finder; ``threshold`` in percent (1..100, None = FILM_THRESHOLD)."""
+    t = FILM_THRESHOLD if threshold is None else float(threshold)
+    if not 0 < t <= 100:
+        raise InputError(f"with flicker_robust the threshold is the film cut finder's, in percent (1-100, "
+                         f"default {FILM_THRESHOLD:g}); got {t:g}")
+    return CutFinder(threshold=t / 100, strong=max(0.6, 2 * t / 100), min_scene_len=min_scene_len)
+
+
 def small_luma(frame: np.ndarray, width: int) -> np.ndarray:
     """(H, W, C) uint8/16 frame -> (h, width) float32 luma in 0..255, resized first (cheap on uint8)."""
     import cv2
     h, w = frame.shape[:2]
     if w > width:
-        frame = cv2.resize(frame, (width, max(1, int(round(h * width / w)))), interpolation=cv2.INTER_LINEAR)
+        frame = cv2.resize(frame, (width, max(1, int(round(h * width / w)))), interpolation=cv2.INTER_AREA)
     if frame.ndim == 3 and frame.shape[-1] == 3:
         frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
     y = frame.reshape(frame.shape[0], frame.shape[1]).astype(np.float32)
     return y * np.float32(1.0 / 257.0) if frame.dtype == np.uint16 else y
 
 
-def analysis_frame(frame: np.ndarray, width: int, robust: bool) -> np.ndarray:
-    """(H, W, C) uint8/16 -> small BGR uint8 frame for a detector, normalised when ``robust``."""
+def analysis_frame(frame: np.ndarray, width: int) -> np.ndarray:
+    """(H, W, C) uint8/16 -> small BGR uint8 frame for a PySceneDetect detector."""
     import cv2
     h, w = frame.shape[:2]
     if w > width:
@@ -65,89 +78,92 @@ def analysis_frame(frame: np.ndarray, width: int, robust: bool) -> np.ndarray:
         frame = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR).reshape(size[1], size[0], -1)
     frame = convert_depth(frame, np.uint8)
     if frame.ndim == 2 or frame.shape[-1] == 1:
-        frame = cv2.cvtColor(frame.reshape(frame.shape[0], frame.shape[1]), cv2.COLOR_GRAY2BGR)
-    else:
-        frame = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-    if robust:
-        y = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        mean, std = cv2.meanStdDev(y)
-        gain = 48.0 / (float(std[0, 0]) + 1e-3)
-        # flicker and exposure pumping: every frame to the same mean and contrast, then a little blur for grain
-        frame = cv2.convertScaleAbs(frame, alpha=gain, beta=118.0 - gain * float(mean[0, 0]))
-        frame = cv2.GaussianBlur(frame, (3, 3), 0)
-    return frame
+        return cv2.cvtColor(frame.reshape(frame.shape[0], frame.shape[1]), cv2.COLOR_GRAY2BGR)
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
 
 
-def frame_quality(prev: np.ndarray | None, cur: np.ndarray, nxt: np.ndarray | None) -> tuple[float, float, float]:
-    """(sharpness, exposure, cleanliness) of a small float luma frame (0..255, not normalised)."""
+def contrast_free(y: np.ndarray) -> np.ndarray:
+    """A luma frame at zero mean and unit variance, so flicker is not damage."""
     import cv2
-    y = cur * np.float32(1.0 / 255.0)
-    var = float(y.var()) + 1e-6
-    sharp = float(cv2.Laplacian(y, cv2.CV_32F).var()) / var
-    mean = float(y.mean())
-    clipped = float(np.mean(y < 0.02) + np.mean(y > 0.98))
-    exposure = max(0.05, 1.0 - 1.5 * abs(mean - 0.45) - 3.0 * clipped)
+    mean, std = cv2.meanStdDev(y)
+    return (y - np.float32(mean[0, 0])) * np.float32(1.0 / (float(std[0, 0]) + 1e-3))
+
+
+def frame_quality(prev: np.ndarray | None, cur: np.ndarray, nxt: np.ndarray | None,
+                  cur_free: np.ndarray | None = None) -> tuple[float, float, float]:
+    """(sharpness, exposure, cleanliness) of a small float luma frame (0..255, not normalised).
+
+    ``prev`` and ``nxt`` are the neighbours as ``contrast_free`` frames (None at the ends), ``cur_free`` the
+    frame's own (computed when not given).
+    """
+    import cv2
+    mean, std = cv2.meanStdDev(cur)
+    var = (float(std[0, 0]) / 255.0) ** 2 + 1e-6
+    _, lstd = cv2.meanStdDev(cv2.Laplacian(cur, cv2.CV_32F))
+    sharp = (float(lstd[0, 0]) / 255.0) ** 2 / var
+    clipped = (np.count_nonzero(cur < 5.1) + np.count_nonzero(cur > 249.9)) / cur.size
+    exposure = max(0.05, 1.0 - 1.5 * abs(float(mean[0, 0]) / 255.0 - 0.45) - 3.0 * clipped)
     clean = 1.0
     if prev is not None and nxt is not None:
-        # compare contrast-normalised frames so flicker is not damage
-        a, b, c = ((f - f.mean()) / (f.std() + 1e-3) for f in (prev, cur, nxt))
-        med = np.maximum(np.minimum(a, c), np.minimum(np.maximum(a, c), b))  # median of three, elementwise
-        frac = float(np.mean(np.abs(b - med) > 1.2))
+        b = contrast_free(cur) if cur_free is None else cur_free
+        med = cv2.max(cv2.min(prev, nxt), cv2.min(cv2.max(prev, nxt), b))  # median of three, elementwise
+        frac = np.count_nonzero(cv2.absdiff(b, med) > 1.2) / b.size
         clean = 1.0 / (1.0 + 40.0 * frac)
     return sharp, exposure, clean
 
 
 def detect_scenes(film: Film, detector: str = "content", threshold: float | None = None, min_scene_len: int = 15,
-                  flicker_robust: bool = True, confirm: float = 0.3,
+                  flicker_robust: bool = True,
                   progress: Optional[Callable[[int, int, Optional[np.ndarray]], None]] = None) -> Scenes:
-    """Shots of ``film`` and each shot's best keyframe (see the module docstring for the score)."""
+    """Shots of ``film`` and each shot's best keyframe (see the module docstring for the cuts and the score).
+
+    ``threshold``: None keeps the detector's default; PySceneDetect's units for its detectors, percent for the
+    film cut finder (``flicker_robust`` with content or adaptive).
+    """
     from scenedetect import FrameTimecode
+    if detector not in DETECTORS:
+        raise InputError(f"detector must be one of {DETECTORS}, got {detector!r}")
     n = film.info.frame_count
     fps = float(film.info.fps)
-    det = make_detector(detector, threshold, min_scene_len, luma_only=film.info.channels == 1)
-    recent: deque[tuple[int, np.ndarray]] = deque(maxlen=max(8, min_scene_len + 8))
+    use_finder = flicker_robust and detector != "threshold"
+    finder = make_cut_finder(threshold, min_scene_len) if use_finder else None
+    det = None if use_finder else make_detector(detector, threshold, min_scene_len, film.info.channels == 1)
     cuts: list[int] = []
     quality: list[tuple[float, float, float]] = []
-    window: deque[np.ndarray] = deque(maxlen=3)
-    first_plain: np.ndarray | None = None
+    window: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=3)   # (luma, contrast-free luma)
+    first: np.ndarray | None = None
 
-    def accept(found: list) -> None:
-        for tc in found:
-            c = int(tc.frame_num)
-            if not 0 < c < n:
-                continue
-            if confirm > 0:
-                frames = dict(recent)
-                if c - 1 in frames and c in frames and cut_score(frames[c - 1], frames[c]) < confirm:
-                    continue  # the same picture either side: flicker, a flash or a blotch, not a cut
-            cuts.append(c)
+    def found(tcs: list) -> None:
+        cuts.extend(int(tc.frame_num) for tc in tcs)
 
-    for first, chunk in film.scaled_chunks(ANALYSIS_WIDTH):
+    for pos, chunk in film.scaled_chunks(FILM_WIDTH if use_finder else ANALYSIS_WIDTH):
         for j, frame in enumerate(chunk):
-            k = first + j
-            small = analysis_frame(frame, ANALYSIS_WIDTH, flicker_robust)
-            plain = small_luma(frame, ANALYSIS_WIDTH)
-            recent.append((k, small))
-            accept(det.process_frame(FrameTimecode(k, fps), small))
+            k = pos + j
+            y = small_luma(frame, FILM_WIDTH)
+            if finder is not None:
+                finder.push(film_thumb(y))
+            else:
+                found(det.process_frame(FrameTimecode(k, fps), analysis_frame(frame, ANALYSIS_WIDTH)))
             if k == 0:
-                first_plain = plain
-            window.append(plain)
+                first = y
+            window.append((y, contrast_free(y)))
             if len(window) == 3:
-                quality.append(frame_quality(window[0], window[1], window[2]))  # frame k - 1
+                quality.append(frame_quality(window[0][1], window[1][0], window[2][1], window[1][1]))  # k - 1
         if progress is not None:
-            progress(first + len(chunk), n, None)
-    accept(det.post_process(FrameTimecode(n, fps)))
+            progress(pos + len(chunk), n, None)
+    if finder is not None:
+        cuts = finder.finish()
+    else:
+        found(det.post_process(FrameTimecode(n, fps)))
     # the first and last frames have one neighbour only: no damage estimate for them
-    quality = [frame_quality(None, first_plain, None)] + quality
+    quality = [frame_quality(None, first, None)] + quality
     if n > 1:
-        quality.append(frame_quality(None, window[-1], None))
-    cuts = sorted(set(cuts))
+        quality.append(frame_quality(None, window[-1][0], None))
+    cuts = sorted({c for c in cuts if 0 < c < n})
     bounds = [0] + cuts + [n]
-    shots = []
-    for a, b in zip(bounds, bounds[1:]):
-        shots.append(_best_keyframe(a, b, quality))
+    shots = [_best_keyframe(a, b, quality) for a, b in zip(bounds, bounds[1:])]
     return Scenes(tuple(shots), n, Fraction(film.info.fps), film.signature,
-                  meta={"detector": detector, "flicker_robust": flicker_robust})
+                  meta={"detector": "film" if use_finder else detector, "flicker_robust": flicker_robust})
 
 
 def contact_sheet(keyframes: list[np.ndarray], scenes: Scenes, columns: int = 4, width: int = 256) -> np.ndarray:

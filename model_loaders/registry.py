@@ -73,7 +73,9 @@ MODELS: tuple[ModelInfo, ...] = (
                     " download_model.sh): one 245 MB file, restoration 'modelR' + colourisation 'modelC'; the "
                     "publisher gives md5 1219f5830e4a7208b1c7ba2f089a16c8, no sha256"),
     ModelInfo("siggraph17", "siggraph17-df00044c.pth", "colorize", "colorization", "siggraph17",
-              ("https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth",), "BSD-2-Clause"),
+              ("https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth",), "BSD-2-Clause",
+              # torch.hub's hash prefix in the name (df00044c) agrees with the sha256 the colorization forks list
+              sha256="df00044c0a4d7c3edcecf6f75437ce346a66e7a42612d9b968e1a7e17dbc6f66"),
     ModelInfo("rife-4.6", "rife46.pth", "interpolate", "rife", "rife",
               (f"{_RIFE}/rife46.pth",), "MIT"),
     ModelInfo("rife-4.7", "rife47.pth", "interpolate", "rife", "rife",

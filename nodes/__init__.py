@@ -5,6 +5,7 @@ from .bridge_nodes import FilmFromImages, FilmFromVideo, FilmToImages
 from .degrade_node import FilmDegrade
 from .interpolate_node import FilmInterpolate
 from .io_nodes import FilmLoadVideo, FilmSaveVideo
+from .remaster_node import FilmRemaster
 from .restore_nodes import FilmDeblur, FilmUpscale
 from .scene_nodes import FilmSceneDetect, FilmSceneRange, FilmSelectScenes
 from .stabilize_node import FilmStabilize
@@ -18,6 +19,7 @@ NODE_CLASS_MAPPINGS = {
     "FilmDegrade": FilmDegrade,
     "FilmUpscale": FilmUpscale,
     "FilmDeblur": FilmDeblur,
+    "FilmRemaster": FilmRemaster,
     "FilmInterpolate": FilmInterpolate,
     "FilmSceneDetect": FilmSceneDetect,
     "FilmSelectScenes": FilmSelectScenes,
@@ -34,6 +36,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FilmDegrade": "Film: Degrade (make old film)",
     "FilmUpscale": "Film: Upscale",
     "FilmDeblur": "Film: Deblur",
+    "FilmRemaster": "Film: Remaster (dust, scratches, flicker, grain)",
     "FilmInterpolate": "Film: Interpolate (frame rate)",
     "FilmSceneDetect": "Film: Scene Detect (shots + keyframes)",
     "FilmSelectScenes": "Film: Select Shots",

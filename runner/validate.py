@@ -4,7 +4,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Mapping
 
-from .workflow import is_widget
+from .workflow import combo_choices, finite, input_kind, is_widget
 
 
 def _is_link(value: Any) -> bool:
@@ -18,12 +18,22 @@ def types_match(produced: str, expected: str) -> bool:
     return bool(set(produced.split(",")) & set(expected.split(",")))
 
 
+def _short(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in values.items())
+
+
+def _range(opts: Mapping[str, Any]) -> str:
+    lo, hi = opts.get("min"), opts.get("max")
+    return f" between {lo} and {hi}" if lo is not None and hi is not None else ""
+
+
 def _check_widget(nid: str, name: str, spec: tuple, value: Any) -> str | None:
     kind, opts = spec[0], (spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {})
     where = f"node {nid} input '{name}'"
-    if isinstance(kind, (list, tuple)):
-        if value not in kind:
-            shown = ", ".join(repr(v) for v in list(kind)[:12]) + (" ..." if len(kind) > 12 else "")
+    if isinstance(kind, (list, tuple)) or kind == "COMBO":
+        choices = combo_choices(spec)
+        if value not in choices:
+            shown = ", ".join(repr(v) for v in choices[:12]) + (" ..." if len(choices) > 12 else "")
             return f"{where}: {value!r} is not one of the choices [{shown}]"
         return None
     if kind == "INT":
@@ -31,10 +41,12 @@ def _check_widget(nid: str, name: str, spec: tuple, value: Any) -> str | None:
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             else:
-                return f"{where}: expected an integer, got {value!r}"
+                return f"{where}: expected an integer{_range(opts)}, got {value!r}"
     elif kind == "FLOAT":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"{where}: expected a number, got {value!r}"
+            return f"{where}: expected a number{_range(opts)}, got {value!r}"
+        if not finite(value):
+            return f"{where}: {value!r} is not a usable number; give a finite value{_range(opts)}"
     elif kind == "BOOLEAN":
         if not isinstance(value, bool):
             return f"{where}: expected true or false, got {value!r}"
@@ -116,17 +128,30 @@ def validate_prompt(prompt: Mapping[str, Mapping[str, Any]], node_classes: Mappi
                                       f"{outs[slot]} output of node {src_id} ({src['class_type']})")
                     continue
                 if not is_widget(spec):
+                    hint = (f"; node ids are strings in links: write [\"{value[0]}\", {value[1]}]"
+                            if isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value)
+                            else "")
                     errors.append(f"node {nid} input '{name}': expects a link from a {spec[0]} output, "
-                                  f"got the value {value!r}")
+                                  f"got the value {value!r}{hint}")
+                    continue
+                if name in custom:  # the node checks this value itself (ComfyUI's VALIDATE_INPUTS rule) ...
+                    choices = combo_choices(spec) if is_widget(spec) and input_kind(spec) == "COMBO" else []
+                    if choices and all(isinstance(c, str) for c in choices) and not isinstance(value, str):
+                        # ... but it can only check a value of the right type
+                        errors.append(f"node {nid} input '{name}': expected a name (a string), got {value!r}")
+                    else:
+                        constants[name] = value
                     continue
                 constants[name] = value
-                if name in custom:
-                    continue  # the node validates this input itself (ComfyUI's VALIDATE_INPUTS rule)
                 problem = _check_widget(nid, name, spec, value)
                 if problem:
                     errors.append(problem)
         if validate_fn and custom and custom <= set(constants):
-            result = validate_fn(**{k: constants[k] for k in custom})
+            args = {k: constants[k] for k in custom}
+            try:
+                result = validate_fn(**args)
+            except (TypeError, ValueError, OSError) as exc:  # a value of the wrong type reached the node's check
+                result = f"cannot check {_short(args)}: {type(exc).__name__}: {exc}; give a valid value"
             if result is not True:
                 errors.append(f"node {nid} ({ctype}): {result}")
     for cycle in find_cycles({k: v for k, v in prompt.items() if k in prompt}):

@@ -59,18 +59,19 @@ def test_ui_format_runs_with_reroute_primitive_note_bypass_and_mute(clip, tmp_pa
                         "outputs": [{"name": "", "type": "FILM", "links": [101]}], "mode": 0})
     link = next(l for l in wf["links"] if l[1] == 1 and l[3] == 2)
     wf["links"].remove(link)
-    wf["links"] += [[100, 1, 0, 10, 0, "FILM"], [101, 10, 0, 2, link[4], "FILM"], [102, 11, 0, 3, 3, "INT"]]
+    save = next(n for n in wf["nodes"] if n["id"] == 3)
+    crf_slot = next(i for i, inp in enumerate(save["inputs"]) if inp["name"] == "crf")   # the widget's socket
+    wf["links"] += [[100, 1, 0, 10, 0, "FILM"], [101, 10, 0, 2, link[4], "FILM"], [102, 11, 0, 3, crf_slot, "INT"]]
     next(n for n in wf["nodes"] if n["id"] == 2)["inputs"][0]["link"] = 101
     wf["nodes"].append({"id": 11, "type": "PrimitiveNode", "outputs": [{"name": "INT", "type": "INT", "links": [102]}],
                         "widgets_values": [23, "fixed"], "mode": 0})
-    save = next(n for n in wf["nodes"] if n["id"] == 3)
-    save["inputs"].append({"name": "crf", "type": "INT", "link": 102, "widget": {"name": "crf"}})
+    save["inputs"][crf_slot]["link"] = 102
     wf["nodes"].append({"id": 12, "type": "Note", "widgets_values": ["restoration notes"], "mode": 0})
     prompt = to_api(wf, NODE_CLASS_MAPPINGS)
     assert set(prompt) == {"1", "3"}                         # note, reroute, primitive, bypassed, muted gone
     assert prompt["3"]["inputs"]["film"] == ["1", 0]         # through the bypass and the reroute
     assert prompt["3"]["inputs"]["crf"] == 23                # from the primitive
-    assert prompt["1"]["inputs"]["first_frame"] == 0         # the upload widget's value was skipped
+    assert prompt["1"]["inputs"]["first_frame"] == 0 and prompt["1"]["inputs"]["color"] == "auto"  # upload value last
     res = Runner(NODE_CLASS_MAPPINGS).run(prompt)
     assert open_clip(res.outputs["3"][0]).info.channels == 3  # not degraded: node 2 was bypassed
     assert not list((tmp_path / "output" / "ui").glob("muted*"))   # the muted saver never ran
@@ -136,8 +137,9 @@ def test_cli_run_with_overrides_and_a_fresh_process_reuses_the_cache(clip, tmp_p
     assert isolated.stats.computed["degrade"] == 0  # the CLI configured its own cache: count through the folder
     from filmrestore.filmlib.cache import default_cache
     assert default_cache().stats.computed["degrade"] == 20
-    assert cli_main(args) == 0  # a second run: chunks from disk, a numbered file since out exists
-    assert default_cache().stats.computed["degrade"] == 0 and (tmp_path / "result_00001.mkv").exists()
+    assert cli_main(args) == 2  # --output names exactly one file: an existing one is kept unless --overwrite
+    assert cli_main(args + ["--overwrite"]) == 0  # a second run: chunks from disk
+    assert default_cache().stats.computed["degrade"] == 0 and out.exists()
     assert cli_main(["run", str(wf), "--set", "9.blur=1"]) == 2
 
 
@@ -157,3 +159,14 @@ def test_example_restore_workflow_runs_headless(tmp_path):
     saved = [Path(o[0]) for nid, o in res.outputs.items() if o and isinstance(o[0], str)]
     assert saved and all(p.exists() for p in saved)
     assert any(p.name.endswith("_compare.mp4") for p in (tmp_path / "output" / "FilmRestore").iterdir())
+
+
+def test_example_workflows_are_up_to_date_with_the_node_definitions():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("build_examples", ROOT / "example_workflows" / "build_examples.py")
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)
+    for name, nodes in builder.EXAMPLES.items():
+        on_disk = json.loads((ROOT / "example_workflows" / name).read_text())
+        assert on_disk == ui_workflow(nodes, NODE_CLASS_MAPPINGS), \
+            f"{name} is stale: run python example_workflows/build_examples.py"

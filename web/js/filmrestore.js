@@ -1,11 +1,15 @@
-// ComfyUI-FilmRestore front-end extension: colours FILM links and sockets so clips stand out in a graph.
-import { app } from "../../scripts/app.js";
+// ComfyUI-FilmRestore front-end extension: colours FILM links and sockets so clips stand out.
+// Served at /extensions/<pack>/js/filmrestore.js: the frontend's scripts are three folders up.
+import { app } from "../../../scripts/app.js";
+import { colorTables, fillTypeColors } from "./film_colors.js";
 
 app.registerExtension({
   name: "FilmRestore.FilmType",
   async setup() {
-    const colors = app.canvas?.default_connection_color_byType;
-    if (colors) colors.FILM = "#c8a060";  // the warm amber of a projector lamp
-    if (window.LGraphCanvas?.link_type_colors) window.LGraphCanvas.link_type_colors.FILM = "#c8a060";
+    fillTypeColors(colorTables(app.canvas));
+  },
+  // a colour palette (re)loaded with the settings resets every known type to ""; fill ours in again
+  async afterConfigureGraph() {
+    fillTypeColors(colorTables(app.canvas));
   },
 });
