@@ -26,6 +26,8 @@ restore: sample
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+	@if command -v node >/dev/null; then node --test tests/web/; \
+	 else echo "web tests skipped: node (Node.js >= 18) is not on the PATH"; fi
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -23,7 +23,8 @@ class FilmDegrade:
         d = DegradeParams()
         return {"required": {
             "film": (FILM, {"tooltip": "A clean clip."}),
-            "seed": ("INT", {"default": d.seed, "min": 0, "max": 2**31 - 1, "tooltip": "Random seed of the defects."}),
+            "seed": ("INT", {"default": d.seed, "min": 0, "max": 2**31 - 1, "control_after_generate": "fixed",
+                             "tooltip": "Random seed of the defects (fixed: the same test material every run)."}),
             "grayscale": ("BOOLEAN", {"default": d.grayscale, "tooltip": "Turn the clip black and white."}),
             "blur": ("FLOAT", {"default": d.blur, "min": 0.0, "max": 10.0, "step": 0.1,
                                "tooltip": "Softness: Gaussian sigma in pixels."}),
