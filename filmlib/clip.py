@@ -173,6 +173,20 @@ class Film(ABC):
             return frames
         return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA).reshape(h, w, -1) for f in frames])
 
+    def read_luma_scaled(self, start: int, stop: int, width: int) -> np.ndarray:
+        """Luma of frames [start, stop) at width px wide, (n, h, w, 1) of the clip's dtype (analysis passes)."""
+        import cv2
+        frames = self.read_scaled(start, stop, width)
+        if frames.shape[-1] == 1:
+            return frames
+        return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)[..., None] for f in frames])
+
+    def luma_chunks(self, width: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Like :meth:`scaled_chunks`, luma only."""
+        n, size = self.info.frame_count, self.chunk_frames
+        for pos in range(0, n, size):
+            yield pos, self.read_luma_scaled(pos, min(n, pos + size), width)
+
     def scaled_chunks(self, width: int) -> Iterator[tuple[int, np.ndarray]]:
         """Like :meth:`chunks`, at ``width`` px wide."""
         n, size = self.info.frame_count, self.chunk_frames

@@ -106,7 +106,7 @@ class CutFinder:
     ``min_scene_len`` frames; of two candidates closer than that the stronger one stays.
     """
 
-    def __init__(self, threshold: float = 0.30, ratio: float = 2.6, strong: float = 0.6, min_scene_len: int = 15):
+    def __init__(self, threshold: float = 0.32, ratio: float = 3.3, strong: float = 0.65, min_scene_len: int = 15):
         if not 0 < threshold < strong:
             raise ValueError(f"need 0 < threshold < strong, got threshold {threshold}, strong {strong}")
         self.threshold, self.ratio, self.strong = threshold, ratio, strong
@@ -116,7 +116,7 @@ class CutFinder:
         self.scores: dict[int, float] = {}
         self.pairs: dict[tuple[int, int], float] = {}
         self.count = 0
-        self.cuts: list[tuple[int, float]] = []
+        self.found: list[tuple[int, float]] = []   # (frame, score) of the cuts so far
 
     def push(self, thumb: np.ndarray) -> None:
         """Add the next frame's thumbnail."""
@@ -135,7 +135,7 @@ class CutFinder:
             self._score(k)
         for k in range(max(1, self.count - SPAN + 1 - LEVEL), self.count):
             self._decide(k)
-        return [c for c, _ in self.cuts]
+        return [c for c, _ in self.found]
 
     def _pair(self, a: int, b: int) -> float:
         if (a, b) not in self.pairs:
@@ -160,15 +160,16 @@ class CutFinder:
             return
         near = [self.scores[j] for j in range(k - LEVEL, k + LEVEL + 1) if j != k and j in self.scores]
         level = float(np.median(near)) if near else 0.0
+        # + 0.02: a still, clean shot has an activity near 0, where any score would be a large ratio
         if s < self.strong and s < self.ratio * (level + 0.02):
             return
         if k < self.min_scene_len:
             return
-        if self.cuts and k - self.cuts[-1][0] < self.min_scene_len:
-            if s > self.cuts[-1][1]:
-                self.cuts[-1] = (k, s)
+        if self.found and k - self.found[-1][0] < self.min_scene_len:
+            if s > self.found[-1][1]:
+                self.found[-1] = (k, s)
             return
-        self.cuts.append((k, s))
+        self.found.append((k, s))
 
     def _forget(self, k: int) -> None:
         """Drop frame k, which no later decision reads (memory stays bounded on long films)."""

@@ -30,7 +30,7 @@ from .scenes import Scenes, Shot
 DETECTORS = ("content", "adaptive", "threshold")
 ANALYSIS_WIDTH = 256   # PySceneDetect's DEFAULT_MIN_WIDTH, for its detectors
 FILM_WIDTH = 128       # the film cut finder (64 px thumbnails) and the keyframe scores need no more
-FILM_THRESHOLD = 30.0  # the film cut finder's default, in percent of dissimilarity
+FILM_THRESHOLD = 32.0  # the film cut finder's default, in percent of dissimilarity
 
 
 def make_detector(kind: str, threshold: float | None, min_scene_len: int, luma_only: bool):
@@ -54,7 +54,7 @@ def make_cut_finder(threshold: float | None, min_scene_len: int) -> CutFinder:
     if not 0 < t <= 100:
         raise InputError(f"with flicker_robust the threshold is the film cut finder's, in percent (1-100, "
                          f"default {FILM_THRESHOLD:g}); got {t:g}")
-    return CutFinder(threshold=t / 100, strong=max(0.6, 2 * t / 100), min_scene_len=min_scene_len)
+    return CutFinder(threshold=t / 100, strong=max(0.65, 2 * t / 100), min_scene_len=min_scene_len)
 
 
 def small_luma(frame: np.ndarray, width: int) -> np.ndarray:
@@ -136,7 +136,7 @@ def detect_scenes(film: Film, detector: str = "content", threshold: float | None
     def found(tcs: list) -> None:
         cuts.extend(int(tc.frame_num) for tc in tcs)
 
-    for pos, chunk in film.scaled_chunks(FILM_WIDTH if use_finder else ANALYSIS_WIDTH):
+    for pos, chunk in (film.luma_chunks(FILM_WIDTH) if use_finder else film.scaled_chunks(ANALYSIS_WIDTH)):
         for j, frame in enumerate(chunk):
             k = pos + j
             y = small_luma(frame, FILM_WIDTH)

@@ -13,10 +13,11 @@ from .common import CATEGORY, FILM, to_image_batch
 
 
 class FilmSceneDetect:
-    DESCRIPTION = ("Split a clip into shots with PySceneDetect's detectors (content, adaptive, threshold for "
-                   "fades), run on a downscaled copy. flicker_robust normalises brightness first and confirms "
-                   "each cut, so old-film flicker and flashes do not cut a shot. Picks each shot's cleanest, "
-                   "sharpest keyframe (for colour references) and draws a contact sheet.")
+    DESCRIPTION = ("Split a clip into shots, run on a downscaled copy. With flicker_robust (for old film) content "
+                   "and adaptive use the film cut finder: flicker, grain, dust, scratches, pans and flashes or "
+                   "blotches of one or two frames do not cut a shot. Without it, and always for threshold (fades), "
+                   "PySceneDetect's own detectors run. Picks each shot's cleanest, sharpest keyframe (for colour "
+                   "references) and draws a contact sheet.")
     CATEGORY = f"{CATEGORY}/shots"
     RETURN_TYPES = ("SCENES", "IMAGE", "IMAGE", "INT")
     RETURN_NAMES = ("scenes", "keyframes", "contact_sheet", "shot_count")
@@ -30,14 +31,20 @@ class FilmSceneDetect:
             "film": (FILM, {"tooltip": "The clip to split into shots."}),
             "detector": (list(DETECTORS), {"default": "content",
                                            "tooltip": "content: cuts (PySceneDetect's default); adaptive: "
-                                                      "cuts in fast motion; threshold: fades to black."}),
+                                                      "cuts in fast motion; threshold: fades to black. With "
+                                                      "flicker_robust, content and adaptive are both the film "
+                                                      "cut finder (it adapts to motion itself)."}),
             "threshold": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 255.0, "step": 0.5,
-                                    "tooltip": "Detector threshold in PySceneDetect's units (content 27, "
-                                               "adaptive 3, threshold 12); 0 keeps the detector's default."}),
+                                    "tooltip": "0 keeps the default. With flicker_robust: the film cut "
+                                               "finder's, in percent of picture change (32; lower finds more). "
+                                               "Otherwise PySceneDetect's units (content 27, adaptive 3, "
+                                               "threshold 12)."}),
             "min_scene_len": ("INT", {"default": 15, "min": 1, "max": 10000,
                                       "tooltip": "Shortest shot in frames (PySceneDetect's min_scene_len)."}),
             "flicker_robust": ("BOOLEAN", {"default": True,
-                                           "tooltip": "Normalise brightness and confirm cuts: for old film."}),
+                                           "tooltip": "For old film: the film cut finder instead of "
+                                                      "PySceneDetect's content/adaptive scores, which flicker, "
+                                                      "dust and grey prints defeat."}),
         }}
 
     def detect(self, film: Film, detector: str, threshold: float, min_scene_len: int, flicker_robust: bool

@@ -252,3 +252,20 @@ def test_a_playlist_renamed_as_a_video_is_refused_not_followed(tmp_path, text, r
     fake.write_text(text.format(target=target.name))  # relative: what ffmpeg's safe mode would follow
     with pytest.raises(DecodeError, match=refusal):
         open_clip(str(fake))
+
+
+def test_luma_read_from_the_y_plane_equals_ffmpegs_gray_conversion(tmp_path):
+    """Gray clips and analysis passes read the Y plane directly; it must be what swscale's gray output gives."""
+    import av
+    from conftest import moving_frames, write_video
+    path = write_video(tmp_path / "g.mp4", moving_frames(12, 96, 128))
+    with av.open(str(path)) as c:
+        ref = np.stack([f.to_ndarray(format="gray") for f in c.decode(video=0)])
+        c.seek(0)
+    film = open_clip(str(path), color="grayscale")
+    assert np.array_equal(film.read(0, 12)[..., 0], ref)
+    small = film.read_luma_scaled(0, 12, 64)[..., 0].astype(int)
+    with av.open(str(path)) as c:
+        ref_small = np.stack([f.to_ndarray(format="gray", width=64, height=48, interpolation="AREA")
+                              for f in c.decode(video=0)]).astype(int)
+    assert small.shape == ref_small.shape and np.abs(small - ref_small).max() <= 2
