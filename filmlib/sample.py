@@ -80,17 +80,14 @@ def clean_clip(spec: SampleSpec = SampleSpec()) -> tuple[np.ndarray, list[int]]:
 def make_sample(folder: str | os.PathLike, spec: SampleSpec = SampleSpec(),
                 degrade: DegradeParams = DegradeParams(seed=7), overwrite: bool = True) -> dict[str, Path]:
     """Write ``old_film.mp4`` (degraded, 16 fps), ``clean.mkv`` (lossless clean frames) and ``truth.json``."""
-    from .io.output_path import write_problem
+    from .errors import EncodeError
+    from .io.output_path import make_folder, write_problem
     from .io.writer import save_film
     folder = Path(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), folder)
-        raise InputError(f"cannot make the sample in {folder}: {blocker} is a file, not a folder; give a folder "
-                         f"path") from None
-    except OSError as exc:
-        raise InputError(f"cannot make the sample: {write_problem(exc, folder)}") from exc
+        make_folder(folder)
+    except EncodeError as exc:
+        raise InputError(f"cannot make the sample: {exc}") from None
     frames, cuts = clean_clip(spec)
     clean = ArrayFilm(frames, spec.fps, name="clean")
     old = DegradeStage(clean, degrade)

@@ -107,3 +107,24 @@ def stream_durations(path: Path) -> dict[str, float]:
             out[kind] = last_end - (first or 0.0)
             c.seek(0)
     return out
+
+
+def write_audio_only(path: Path) -> Path:
+    """A valid FLAC file with sound and no video stream."""
+    import av
+    with av.open(str(path), "w") as c:
+        a = c.add_stream("flac", rate=48000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 4800), np.int16), format="s16", layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        for p in list(a.encode(frame)) + list(a.encode(None)):
+            c.mux(p)
+    return path
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty standalone models folder (FILMRESTORE_MODELS); returns its upscale_models sub-folder."""
+    root = tmp_path / "models"
+    (root / "upscale_models").mkdir(parents=True)
+    monkeypatch.setenv("FILMRESTORE_MODELS", str(root))
+    return root / "upscale_models"

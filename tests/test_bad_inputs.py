@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from filmrestore.cli import main as cli_main
-from conftest import moving_frames, write_video
+from conftest import moving_frames, write_audio_only, write_video
 
 
 def snapshot(root: Path, skip: tuple[str, ...] = ("cache",)) -> dict[str, str]:
@@ -92,15 +92,7 @@ def truncated(e: Env) -> str:
 
 
 def audio_only(e: Env) -> str:
-    import av
-    path = e.root / "input" / "speech.mka"
-    with av.open(str(path), "w") as c:
-        a = c.add_stream("flac", rate=48000, layout="mono")
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 4800), np.int16), format="s16", layout="mono")
-        frame.sample_rate, frame.pts = 48000, 0
-        for p in list(a.encode(frame)) + list(a.encode(None)):
-            c.mux(p)
-    return str(path)
+    return str(write_audio_only(e.root / "input" / "speech.mka"))
 
 
 def zero_frames(e: Env) -> str:

@@ -23,14 +23,6 @@ from conftest import moving_frames, write_video
 from test_server_mode import tree_digest
 
 
-@pytest.fixture
-def models_dir(tmp_path, monkeypatch) -> Path:
-    root = tmp_path / "models"
-    (root / "upscale_models").mkdir(parents=True)
-    monkeypatch.setenv("FILMRESTORE_MODELS", str(root))
-    return root / "upscale_models"
-
-
 def _state_dict() -> dict[str, torch.Tensor]:
     from spandrel.architectures.Compact import Compact
     torch.manual_seed(0)

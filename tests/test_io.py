@@ -11,7 +11,7 @@ from filmrestore.filmlib.clip import ArrayFilm
 from filmrestore.filmlib.errors import DecodeError, EncodeError
 from filmrestore.filmlib.io.open import open_clip
 from filmrestore.filmlib.io.writer import save_film
-from conftest import moving_frames, stream_durations, write_video
+from conftest import moving_frames, stream_durations, write_audio_only, write_video
 
 
 def psnr(a: np.ndarray, b: np.ndarray, maxv: float = 255.0) -> float:
@@ -140,14 +140,7 @@ def test_zero_frames_is_a_clear_error(tmp_path):
 
 
 def test_audio_only_file_is_a_clear_error(tmp_path):
-    import av
-    path = tmp_path / "speech.mka"
-    with av.open(str(path), "w") as c:
-        a = c.add_stream("flac", rate=48000, layout="mono")
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 4800), np.int16), format="s16", layout="mono")
-        frame.sample_rate, frame.pts = 48000, 0
-        for p in list(a.encode(frame)) + list(a.encode(None)):
-            c.mux(p)
+    path = write_audio_only(tmp_path / "speech.mka")
     with pytest.raises(DecodeError, match="no video stream"):
         open_clip(path)
 

@@ -24,14 +24,6 @@ from filmrestore.nodes.restore_nodes import FilmDeblur, FilmUpscale
 from conftest import moving_frames
 
 
-@pytest.fixture
-def models_dir(tmp_path, monkeypatch) -> Path:
-    root = tmp_path / "models"
-    (root / "upscale_models").mkdir(parents=True)
-    monkeypatch.setenv("FILMRESTORE_MODELS", str(root))
-    return root / "upscale_models"
-
-
 def compact(scale: int = 2, seed: int = 0):
     from spandrel.architectures.Compact import Compact
     torch.manual_seed(seed)
