@@ -1,0 +1,183 @@
+"""Dust and blotches: motion-compensated spike detection and repair from the warped neighbours.
+
+A pixel is a spike when it differs from both motion-compensated neighbours in the same direction while the two
+neighbours agree with each other (Kokaram's spike detection index, SDIp, with the neighbour-agreement check of
+the ROD detector): dust lives one frame, so the frames either side show what is under it. Moving objects and
+occlusions make the neighbours disagree, so they are never taken for dust. Thresholds scale with the measured
+grain, so grain is not taken for dust either. Detection is two-level (hysteresis): strong seeds grow into
+the weaker soft edge of the same speck.
+
+Where the flow misses a moving object, its edge can pass the spike test; three checks keep it: the blob must
+not reappear, displaced, in a raw neighbour (:func:`drop_moving`); the picture in a ring around it must be
+matched by the compensated neighbours and its motion must chain through both (:func:`drop_unexplained`);
+and at a shot's ends, where both neighbours lie on one side, the flow must be trusted pixel by pixel.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .compensate import Warped
+
+MOVING_RATIO = 0.3
+MIN_SEED = 0.06           # a seed differs from both neighbours by at least 6 % of full scale
+CLEAN_RING = 0.98
+
+
+def noise_sigma(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray) -> float:
+    """Grain RMS of the (H, W) luma ``cur`` from its differences to the two warped neighbours (robust MAD)."""
+    sel = (cur - 0.5 * (prev + nxt)).ravel()
+    mad = float(np.median(np.abs(sel[:: max(1, sel.size // 50000)])))
+    # var(cur - mean of two) = 1.5 var(grain) for independent grain
+    return max(1.0 / 255.0, 1.4826 * mad / np.sqrt(1.5))
+
+
+def detect(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, sigma: float,
+           strength: float, exclude: np.ndarray | None = None, trusted: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) bool mask of dust and blotches on luma ``cur`` given the warped neighbours (all (H, W) float32)
+    and the grain RMS ``sigma``.
+
+    ``strength`` in [0, 1]: 0 takes only glaring specks, 1 anything above the grain. ``trusted`` (bool), when
+    given, limits detection to pixels whose flow is trusted: at a shot's ends both neighbours lie on one side,
+    and a disocclusion then looks the same in both.
+    """
+    import cv2
+    k_hi = 7.0 - 3.5 * strength     # seed threshold in grain sigmas
+    k_lo = 0.55 * k_hi              # growth threshold
+    ep, en = cur - prev, cur - nxt
+    same = (ep * en) > 0
+    weaker = np.minimum(np.abs(ep), np.abs(en))
+    # the neighbours must agree with each other far better than either agrees with the current pixel, pixel
+    # by pixel and over a small window (a moving edge can agree at a pixel by chance, not over a window)
+    pn = prev - nxt
+    agree = (np.abs(pn) < 2.5 * sigma + 0.5 * weaker) & (np.abs(cv2.blur(pn, (5, 5))) < 1.5 * sigma + 0.35 * weaker)
+    cand = same & agree
+    if exclude is not None:
+        cand &= ~exclude
+    if trusted is not None:
+        cand &= trusted
+    # on clean, grainless footage the grain level is tiny: a speck must still be visible to be one
+    seeds = cand & (weaker > max(k_hi * sigma, MIN_SEED))
+    if not seeds.any():
+        return seeds
+    grow = (cand & (weaker > max(k_lo * sigma, 0.5 * MIN_SEED))) | seeds
+    # a speck is a compact blob: keep the grow components that contain a seed
+    n, labels = cv2.connectedComponents(grow.astype(np.uint8), connectivity=8)
+    hit = np.zeros(n, bool)
+    hit[np.unique(labels[seeds])] = True
+    hit[0] = False
+    found = hit[labels]
+    # the soft edge of a found speck, two pixels out, where it still pulls the same way
+    ker = np.ones((5, 5), np.uint8)
+    near_bright = cv2.dilate((found & (ep > 0)).astype(np.uint8), ker).astype(bool)
+    near_dark = cv2.dilate((found & (ep < 0)).astype(np.uint8), ker).astype(bool)
+    edge = cand & (weaker > max(1.5 * sigma, 0.25 * MIN_SEED)) & ((near_bright & (ep > 0)) | (near_dark & (ep < 0)))
+    return found | edge
+
+
+def drop_moving(spots: np.ndarray, cur: np.ndarray, raw_neighbours: list[np.ndarray],
+                compensated: list[np.ndarray], flows: list[np.ndarray]) -> np.ndarray:
+    """``spots`` without the blobs that a neighbouring frame shows nearby: a thin moving object (a car's edge,
+    a swinging arm) can pass the spike test where the flow failed, but it is in the neighbours, displaced;
+    dust is in no other frame. Each blob with a margin is searched for in the raw (H, W) neighbours within
+    the local motion plus a margin; it is dropped when the best match there is far closer than the
+    ``compensated`` (warped) neighbours are."""
+    import cv2
+    n, labels, boxes, _ = cv2.connectedComponentsWithStats(spots.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return spots
+    h, w = cur.shape
+    keep = np.ones(n, bool)
+    keep[0] = False
+    margin = 3
+    for k in range(1, n):
+        x, y, bw, bh, area = boxes[k]
+        x0, y0 = max(0, x - margin), max(0, y - margin)
+        x1, y1 = min(w, x + bw + margin), min(h, y + bh + margin)
+        tpl = cur[y0:y1, x0:x1]
+        blob = (labels[y0:y1, x0:x1] == k)
+        # the blob's outline, inside and out: flat dust cannot match flat picture, and the inside of a large
+        # uniform blotch would match any uniform patch
+        ker = np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)
+        b8 = blob.astype(np.uint8)
+        tmask = (cv2.dilate(b8, ker) - cv2.erode(b8, ker, borderType=cv2.BORDER_CONSTANT, borderValue=0))
+        tmask = tmask.astype(np.float32)
+        for raw, comp, flow in zip(raw_neighbours, compensated, flows):
+            # the dust hypothesis: what the compensated neighbour shows here is what lies under the blob
+            hyp = float((((tpl - comp[y0:y1, x0:x1]) ** 2) * tmask).sum())
+            reach = int(min(48.0, 16 + 1.5 * float(np.abs(flow[y0:y1, x0:x1]).max())))
+            sx0, sy0 = max(0, x0 - reach), max(0, y0 - reach)
+            sx1, sy1 = min(w, x1 + reach), min(h, y1 + reach)
+            res = cv2.matchTemplate(raw[sy0:sy1, sx0:sx1], tpl, cv2.TM_SQDIFF, mask=tmask)
+            # the blob itself somewhere near in the neighbour explains it far better: a moving object
+            if float(res.min()) < MOVING_RATIO * hyp:
+                keep[k] = False
+                break
+    return keep[labels]
+
+
+def drop_unexplained(spots: np.ndarray, chained: np.ndarray, share: float = 0.5,
+                     matched: np.ndarray | None = None, matched_share: float = 0.7) -> np.ndarray:
+    """``spots`` without the blobs whose surroundings the motion model does not explain: fewer than ``share``
+    of the pixels in a ring around the blob have motion that chains (``chained``, see
+    :func:`~.compensate.consistent`), or fewer than ``matched_share`` are ``matched`` (the current pixel
+    agrees with at least one compensated neighbour); a ring matched almost everywhere (CLEAN_RING) excuses
+    motion that does not chain. The ring, not the blob: dust throws off the flow under itself, while the
+    picture around a speck is clean; around the edge of a moving object it is not."""
+    import cv2
+    n, labels, boxes, _ = cv2.connectedComponentsWithStats(spots.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return spots
+    h, w = spots.shape
+    keep = np.zeros(n, bool)
+    ker = np.ones((7, 7), np.uint8)
+    for k in range(1, n):
+        x, y, bw, bh, _ = boxes[k]
+        x0, y0, x1, y1 = max(0, x - 4), max(0, y - 4), min(w, x + bw + 4), min(h, y + bh + 4)
+        blob = (labels[y0:y1, x0:x1] == k).astype(np.uint8)
+        ring = cv2.dilate(blob, ker).astype(bool) & ~cv2.dilate(blob, np.ones((3, 3), np.uint8)).astype(bool)
+        if not ring.any():
+            continue
+        chain = float(chained[y0:y1, x0:x1][ring].mean())
+        match = float(matched[y0:y1, x0:x1][ring].mean()) if matched is not None else 1.0
+        # flow that does not chain is forgiven where the picture all around is matched nearly everywhere
+        # (fast motion breaks the chain; the edge of a moving object leaves unmatched pixels beside it)
+        keep[k] = (chain >= share or match >= CLEAN_RING) and match >= matched_share
+    return keep[labels]
+
+
+def suspects(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, sigma: float, strength: float) -> np.ndarray:
+    """(H, W) bool: pixels that differ from both warped neighbours in the same direction, grown by a margin,
+    without the neighbour-agreement test; their flow is redone from the flow around them before detection,
+    because a blotch drags the flow computed on its own frame along with it."""
+    import cv2
+    k_hi = 7.0 - 3.5 * strength
+    ep, en = cur - prev, cur - nxt
+    weaker = np.where(ep * en > 0, np.minimum(np.abs(ep), np.abs(en)), 0.0)
+    sus = (cv2.blur(weaker, (3, 3)) > 0.6 * k_hi * sigma).astype(np.uint8)
+    if not sus.any():
+        return sus.astype(bool)
+    return cv2.dilate(sus, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))).astype(bool)
+
+
+def repair(cur: np.ndarray, mask: np.ndarray, warped: list[Warped]) -> tuple[np.ndarray, np.ndarray]:
+    """Repair float (H, W, C) ``cur`` under ``mask`` from the warped neighbours; returns (frame, repaired mask).
+
+    Inside the speck: the mean of the two compensated frames. On its one-pixel rim (antialiased edge, not
+    always detected): the median of the current and the two compensated pixels, which keeps the current pixel
+    whenever it is not an outlier.
+    """
+    import cv2
+    out = cur.copy()
+    if not mask.any() or len(warped) < 2:
+        return out, np.zeros(mask.shape, bool)
+    p, q = warped[0].image, warped[1].image
+    core = mask
+    rim = cv2.dilate(core.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~core
+    mean = 0.5 * (p + q)
+    out[core] = mean[core]
+    med = np.median(np.stack([cur[rim], p[rim], q[rim]]), axis=0)
+    out[rim] = med
+    # the rim counts as repaired only where the median changed it visibly
+    changed = np.zeros(mask.shape, bool)
+    changed[rim] = np.abs(med - cur[rim]).reshape(len(med), -1).max(axis=1) > 0.06
+    return out, core | changed
