@@ -23,7 +23,11 @@ EXAMPLES = {
         {"id": 1, "type": "FilmLoadVideo", "widgets": {"video": "sample/old_film.mp4"}},
         {"id": 6, "type": "FilmSceneDetect", "links": {"film": (1, 0)}},
         {"id": 7, "type": "FilmStabilize", "links": {"film": (1, 0), "scenes": (6, 0)}},
-        {"id": 3, "type": "FilmDeblur", "widgets": {"method": "richardson_lucy"}, "links": {"film": (7, 0)}},
+        # dust, scratches, flicker and grain go before deblurring (which would sharpen them) and interpolation
+        # (which would smear each speck into the in-between frames); flows are small once stabilised
+        {"id": 8, "type": "FilmRemaster", "widgets": {"method": "classical"},
+         "links": {"film": (7, 0), "scenes": (6, 0)}},
+        {"id": 3, "type": "FilmDeblur", "widgets": {"method": "richardson_lucy"}, "links": {"film": (8, 0)}},
         {"id": 4, "type": "FilmUpscale", "widgets": {"method": "lanczos", "factor": 2.0}, "links": {"film": (3, 0)}},
         {"id": 5, "type": "FilmInterpolate", "widgets": {"method": "flow", "fps": 24.0},
          "links": {"film": (4, 0), "scenes": (6, 0)}},

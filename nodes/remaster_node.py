@@ -13,7 +13,7 @@ from ..filmlib.remaster import (METHODS, ChangeMaskStage, DefectMaskStage, Remas
 from ..filmlib.scenes import Scenes
 from ..model_loaders.device import DEVICES
 from .common import CATEGORY, FILM
-from .models_common import model_choice
+from .models_common import check_choice, model_choice
 
 
 class FilmRemaster:
@@ -72,6 +72,18 @@ class FilmRemaster:
             "references": ("IMAGE", {"tooltip": "deepremaster: colour keyframes (one or more per shot) to colour "
                                                 "the film from."}),
         }}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, method: str, deepremaster_model: str) -> bool | str:
+        ok = check_choice("method", method, METHODS)
+        if ok is not True or method != "deepremaster":
+            return ok
+        from ..filmlib.remaster_deep import resolve_model
+        try:
+            resolve_model(deepremaster_model)  # a missing file names the folder searched and the download
+        except InputError as exc:
+            return str(exc)
+        return True
 
     def remaster(self, film: Film, method: str, dust: bool, dust_strength: float, scratches: bool,
                  scratch_strength: float, flicker: bool, flicker_window: int, flicker_spatial: float, grain: float,

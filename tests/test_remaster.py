@@ -318,3 +318,13 @@ def test_node_runs_deepremaster_with_references(tmp_path, monkeypatch):
                                                               for r in refs.numpy()], scenes, 32, True, "cpu")
     assert np.array_equal(out.read(0, 6), direct.read(0, 6))
     assert "% of pixels changed" in report
+
+
+def test_deepremaster_without_its_file_fails_validation_with_where_to_get_it(models_dir):
+    from filmrestore.nodes.remaster_node import FilmRemaster
+    assert FilmRemaster.VALIDATE_INPUTS("classical", "none") is True
+    msg = FilmRemaster.VALIDATE_INPUTS("deepremaster", "none")
+    assert "remasternet.pth.tar" in msg and "models download deepremaster" in msg and "non-commercial" in msg
+    msg = FilmRemaster.VALIDATE_INPUTS("deepremaster", "missing.pth.tar")
+    assert "missing.pth.tar" in msg and "deepremaster" in msg
+    assert "'sharpen'" in FilmRemaster.VALIDATE_INPUTS("sharpen", "none")
