@@ -28,7 +28,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 REAL_CLIPS = (("bigbuckbunny_640x360", "bigbuckbunny", 0, 99, (640, 360)),
-              ("bikes_motion", "bikes", 100, 61, None),
+              ("bikes_pan", "bikes", 100, 61, None),
+              ("bikes_fast_bus", "bikes", 0, 61, None),
               ("carphone_handheld", "carphone_pristine", 0, 119, None),
               ("megamind_720x528", "megamind", 200, 61, None))
 QUALITIES = ("fast", "medium", "fine")

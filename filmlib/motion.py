@@ -6,10 +6,17 @@ import numpy as np
 
 from .frames import luma
 
-# Analysis width (px). Picked on real footage (a steady Big Buck Bunny shot with 1.5 px of added weave, 1280x720
-# and 640x360): 480 leaves 15-30% less residual jitter than 320 at the same CPU as ffmpeg's vidstab (see
-# benchmarks/bench_shots.py); wider buys little more.
-MOTION_WIDTH = 480
+MOTION_WIDTH = 320
+
+
+def analysis_width(frame_width: int) -> int:
+    """Width (px) the stabiliser analyses a clip ``frame_width`` wide at: half size, within [320, 480].
+
+    Picked on real footage (a steady Big Buck Bunny shot with 1.5 px of added weave; benchmarks/bench_shots.py):
+    at 1280x720, 480 px leaves 15-30% less residual jitter than 320; at 640 px wide, 320 keeps the analysis
+    within ffmpeg vidstab's CPU time (decoding dominates it) and the jitter already far below vidstab's.
+    """
+    return int(min(480, max(MOTION_WIDTH, frame_width // 2)))
 
 
 def prepare(frame: np.ndarray, width: int = MOTION_WIDTH) -> tuple[np.ndarray, float]:

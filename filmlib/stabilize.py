@@ -16,7 +16,7 @@ import numpy as np
 
 from .clip import Film, Stage
 from .errors import InputError
-from .motion import MOTION_WIDTH, estimate, prepare, similarity_matrix
+from .motion import analysis_width, estimate, prepare, similarity_matrix
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class StabilizeStage(Stage):
     """Per-frame warps from a cached analysis of the whole clip."""
 
     name = "stabilize"
-    version = "2"  # 2: analysis at MOTION_WIDTH 480
+    version = "2"  # 2: analysis_width
 
     def __init__(self, source: Film, method: str = "smooth", path: str = "gaussian", smoothing: float = 12.0,
                  weave_only: bool = False, border: str = "crop", max_crop: float = 0.1,
@@ -150,10 +150,11 @@ class StabilizeStage(Stage):
             from vidstab.VidStab import VidStab
             detector = VidStab(kp_method=self.kp).kp_detector
         full_width = self.source.info.width
-        for first, chunk in self.source.scaled_chunks(MOTION_WIDTH):
+        width = analysis_width(full_width)
+        for first, chunk in self.source.scaled_chunks(width):
             for j, frame in enumerate(chunk):
                 i = first + j
-                small, s = prepare(frame, MOTION_WIDTH)
+                small, s = prepare(frame, width)
                 s = s * frame.shape[1] / full_width  # the source may have decoded it small already
                 if prev is not None and i not in starts:
                     motion[i] = estimate(prev, small, s) if detector is None else _vidstab_motion(detector, prev, small, s)
