@@ -30,7 +30,7 @@ test: $(STAMP)
 	 else echo "web tests skipped: node (Node.js >= 18) is not on the PATH"; fi
 
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/run_all.py --only "$(ONLY)"
 
 clean-output:
 	rm -rf output
