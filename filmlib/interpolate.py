@@ -2,7 +2,8 @@
 
 Every output frame k sits at time k / out_fps (exact Fractions); it picks the last source frame i at or
 before that time and the position t in (0, 1) towards frame i+1. t = 0 copies frame i. Pairs that straddle
-a cut hold the nearer source frame instead of morphing. The output lasts as long as the input, within one
+a cut hold the nearer source frame instead of morphing; the flow method also reads the frame on either side of
+each pair (same shot only) for curved motion paths. The output lasts as long as the input, within one
 output frame, so audio stays in sync.
 """
 from __future__ import annotations
@@ -46,16 +47,28 @@ class BlendInterpolator:
 # still weighs 4x less than the visible one.
 VISIBILITY_FLOOR = 0.3
 
+# Accelerations (half, in px) above this fade out. Quadratic paths picked on real footage (every other frame held
+# out; benchmarks/bench_interpolate.py): handheld carphone +0.23 dB, Megamind +0.32 dB; with no gate the bikes clip,
+# whose car moves 50 px a frame, lost 0.55 dB (its large accelerations are flow errors); gated it gains 0.13 dB.
+ACCEL_GATE = 4.0
+
 
 class FlowInterpolator:
     """Dense DIS optical flow both ways; both neighbours warped to time t; occlusions found by forward-backward
-    consistency; blended by time and visibility (plus ``VISIBILITY_FLOOR``). Deterministic, no weights."""
+    consistency; blended by time and visibility (plus ``VISIBILITY_FLOOR``). Deterministic, no weights.
 
-    def __init__(self, quality: str = "fine", flow_scale: float = 0.5):
+    ``quadratic``: when the stage also gives the flows to the frames before a and after b, each pixel follows a
+    curved path (constant acceleration) instead of a straight line: handheld shake and speeding-up motion land
+    closer to where they really were at t."""
+
+    def __init__(self, quality: str = "fine", flow_scale: float = 0.5, quadratic: bool = True):
         if quality not in ("fast", "medium", "fine"):
             raise InputError(f"flow quality must be fast, medium or fine, got {quality!r}")
-        self.quality, self.flow_scale = quality, flow_scale
-        self.signature = f"flow-{quality}-{flow_scale}-floor{VISIBILITY_FLOOR}-cubic"
+        self.quality, self.flow_scale, self.quadratic = quality, flow_scale, quadratic
+        # unchanged for the default (remaster/compensate.py keys its flows by it; the stage version marks the
+        # curved paths)
+        self.signature = (f"flow-{quality}-{flow_scale}-floor{VISIBILITY_FLOOR}-cubic"
+                          + ("" if quadratic else "-straight"))
 
     def _dis(self):
         import cv2
@@ -86,11 +99,17 @@ class FlowInterpolator:
             fba = cv2.resize(fba, (w, h), interpolation=cv2.INTER_LINEAR) / s
         return fab, fba
 
-    def __call__(self, a: np.ndarray, b: np.ndarray, times: Sequence[float]) -> list[np.ndarray]:
+    def __call__(self, a: np.ndarray, b: np.ndarray, times: Sequence[float],
+                 flows: tuple[np.ndarray, np.ndarray] | None = None, a_to_before: np.ndarray | None = None,
+                 b_to_after: np.ndarray | None = None) -> list[np.ndarray]:
+        """``flows``: this pair's :meth:`flows` if already known; ``a_to_before`` / ``b_to_after``: flow from a to
+        the frame before it and from b to the frame after it (same shot), which bend the motion path (quadratic)."""
         import cv2
         h, w = a.shape[:2]
-        fab, fba = self.flows(a, b)
+        fab, fba = flows if flows is not None else self.flows(a, b)
         grid = _grid(h, w)
+        acc_a = _acceleration(fab, a_to_before) if self.quadratic else None
+        acc_b = _acceleration(fba, b_to_after) if self.quadratic else None
         # forward-backward consistency: how well each pixel's flow is undone by the reverse flow
         back_at_b = cv2.remap(fba, grid + fab, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         fwd_at_a = cv2.remap(fab, grid + fba, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -101,6 +120,12 @@ class FlowInterpolator:
             # flows from the intermediate frame back to a and to b (linear motion; Jiang et al. 2018)
             map_a = grid + cv2.addWeighted(fab, -(1 - t) * t, fba, t * t, 0)
             map_b = grid + cv2.addWeighted(fab, (1 - t) * (1 - t), fba, -t * (1 - t), 0)
+            # constant acceleration (Xu et al. 2019, quadratic video interpolation): a's pixel reaches
+            # t * F_ab - t(1-t) * acc by time t, so the map back to a moves by + t(1-t) * acc
+            if acc_a is not None:
+                map_a = cv2.scaleAdd(acc_a, t * (1 - t), map_a)
+            if acc_b is not None:
+                map_b = cv2.scaleAdd(acc_b, t * (1 - t), map_b)
             # bicubic: 0.1-1 dB over bilinear on real footage (detail survives the warp), at some extra CPU
             wa_img = cv2.remap(a, map_a, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
             wb_img = cv2.remap(b, map_b, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
@@ -119,6 +144,18 @@ class FlowInterpolator:
         tol = 0.5 + 0.01 * (cv2.magnitude(fab[..., 0], fab[..., 1]) + cv2.magnitude(fba[..., 0], fba[..., 1]))
         ratio = cv2.divide(err, tol)
         return cv2.exp(-cv2.multiply(ratio, ratio))
+
+
+def _acceleration(forward: np.ndarray, backward: np.ndarray | None) -> np.ndarray | None:
+    """Half the acceleration (px / frame pair^2) of each pixel from its flows to the next and the previous
+    frame, faded out above ``ACCEL_GATE`` px where such large values are mostly flow errors."""
+    import cv2
+    if backward is None:
+        return None
+    acc = cv2.addWeighted(forward, 0.5, backward, 0.5, 0)
+    mag = cv2.magnitude(acc[..., 0], acc[..., 1]) * np.float32(1 / ACCEL_GATE)
+    gate = cv2.exp(-cv2.multiply(mag, mag))
+    return acc * gate[..., None]
 
 
 _GRIDS: dict[tuple[int, int], np.ndarray] = {}
@@ -143,7 +180,7 @@ class InterpolateStage(Stage):
     never blended across; ``drop_duplicates`` removes repeated frames first (their time is filled instead)."""
 
     name = "interpolate"
-    version = "2"  # 2: visibility floor, bicubic warps
+    version = "3"  # 2: visibility floor, bicubic warps; 3: quadratic motion paths
 
     def __init__(self, source: Film, out_fps: Fraction, interpolator: PairInterpolator,
                  cuts: Sequence[int] | None = None, detect_cuts: bool = True, drop_duplicates: bool = False,
@@ -162,6 +199,8 @@ class InterpolateStage(Stage):
         self.drop_duplicates, self.duplicate_threshold = drop_duplicates, duplicate_threshold
         self._kept: list[int] | None = None
         self._times: list[Fraction] | None = None
+        self._uses_neighbours = bool(getattr(interpolator, "quadratic", False))
+        self._flow_memo: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     # -- timing ---------------------------------------------------------------------------------------
     def kept_frames(self) -> list[int]:
@@ -193,10 +232,20 @@ class InterpolateStage(Stage):
         t = (tk - times[p]) / (times[p + 1] - times[p])
         return kept[p], kept[p + 1], float(t)
 
+    def _neighbour(self, i: int, step: int) -> int | None:
+        """The kept source frame ``step`` (-1 or +1) from kept frame ``i``, or None at the ends."""
+        kept = self.kept_frames()
+        p = bisect.bisect_left(kept, i) + step
+        return kept[p] if 0 <= p < len(kept) else None
+
     def input_range(self, start: int, stop: int) -> tuple[int, int]:
         first = self.source_position(start)
         last = self.source_position(stop - 1)
-        return first[0], last[1] + 1
+        lo, hi = first[0], last[1]
+        if self._uses_neighbours:   # the frames around each pair bend its motion path
+            lo = self._neighbour(lo, -1) if self._neighbour(lo, -1) is not None else lo
+            hi = self._neighbour(hi, 1) if self._neighbour(hi, 1) is not None else hi
+        return lo, hi + 1
 
     # -- frames ---------------------------------------------------------------------------------------
     def _crosses_cut(self, i: int, j: int, fi: np.ndarray, fj: np.ndarray) -> bool:
@@ -219,7 +268,33 @@ class InterpolateStage(Stage):
                 for k, t in items:  # hold the nearer frame: never morph one shot into the next
                     out[k - start] = fi if t < 0.5 else fj
                 continue
-            mids = self.interpolator(to_float(fi), to_float(fj), [t for _, t in items])
+            times = [t for _, t in items]
+            if self._uses_neighbours:
+                mids = self._interpolate_quadratic(frames, first, i, j, times)
+            else:
+                mids = self.interpolator(to_float(fi), to_float(fj), times)
             for (k, _), m in zip(items, mids):
                 out[k - start] = from_float(m, self.info.dtype).reshape(self.info.frame_shape)
         return out
+
+    def _pair_flows(self, frames: np.ndarray, first: int, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Flows i->j and j->i, kept for the next pair (each flow serves three pairs)."""
+        key = (i, j)
+        if key not in self._flow_memo:
+            if len(self._flow_memo) >= 3:   # pairs are made in order: the one before, this, the next
+                self._flow_memo.pop(next(iter(self._flow_memo)))
+            self._flow_memo[key] = self.interpolator.flows(to_float(frames[i - first]), to_float(frames[j - first]))
+        return self._flow_memo[key]
+
+    def _interpolate_quadratic(self, frames: np.ndarray, first: int, i: int, j: int,
+                               times: list[float]) -> list[np.ndarray]:
+        n = len(frames)
+        flows = self._pair_flows(frames, first, i, j)
+        p, q = self._neighbour(i, -1), self._neighbour(j, 1)
+        a_to_before = b_to_after = None
+        if p is not None and 0 <= p - first < n and not self._crosses_cut(p, i, frames[p - first], frames[i - first]):
+            a_to_before = self._pair_flows(frames, first, p, i)[1]
+        if q is not None and 0 <= q - first < n and not self._crosses_cut(j, q, frames[j - first], frames[q - first]):
+            b_to_after = self._pair_flows(frames, first, j, q)[0]
+        return self.interpolator(to_float(frames[i - first]), to_float(frames[j - first]), times, flows=flows,
+                                 a_to_before=a_to_before, b_to_after=b_to_after)

@@ -10,14 +10,15 @@ from ..filmlib.io.video_source import snap_rate
 from ..filmlib.errors import InputError
 from ..filmlib.scenes import Scenes
 from .common import CATEGORY, FILM
-from .models_common import RUNTIME_INPUTS, model_choice
+from .models_common import RUNTIME_INPUTS, check_choice, check_model_choice, model_choice
 
 
 class FilmInterpolate:
     DESCRIPTION = ("Raise the frame rate (silent films: 16-18 fps to 24, 50 or 60) by motion interpolation. "
-                   "'flow' needs no weights (dense optical flow both ways, occlusion-aware); 'rife' runs an "
-                   "official RIFE 4.x checkpoint from models/rife. Timing is exact, duration and audio sync are "
-                   "kept, and frames never morph across a cut.")
+                   "'flow' needs no weights (dense optical flow both ways, occlusion-aware, curved motion paths "
+                   "from the frames around each pair); 'rife' runs an official RIFE 4.x checkpoint from "
+                   "models/rife. Timing is exact, duration and audio sync are kept, and frames never morph across "
+                   "a cut.")
     CATEGORY = f"{CATEGORY}/motion"
     RETURN_TYPES = (FILM,)
     RETURN_NAMES = ("film",)
@@ -42,7 +43,7 @@ class FilmInterpolate:
                                                                      "(picked on real footage): the sharpest, "
                                                                      "and still less CPU than ffmpeg's "
                                                                      "minterpolate; medium: ~2x faster, up to "
-                                                                     "0.4 dB less; fast: up to 1.5 dB less."}),
+                                                                     "0.5 dB less; fast: up to 1.6 dB less."}),
             "rife_model": model_choice("rife", "RIFE checkpoint in models/rife (flownet.pkl or rife4x.pth)."),
             "rife_scale": ("FLOAT", {"default": 1.0, "min": 0.25, "max": 4.0, "step": 0.25,
                                      "tooltip": "RIFE scale: 0.5 for 4K, 1 for HD and below (as Practical-RIFE)."}),
@@ -56,6 +57,11 @@ class FilmInterpolate:
         }, "optional": {
             "scenes": ("SCENES", {"tooltip": "Shots from FilmSceneDetect: never blend across their cuts."}),
         }}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, method: str, rife_model: str) -> bool | str:
+        ok = check_choice("method", method, METHODS)
+        return check_model_choice("rife", rife_model) if ok is True and method == "rife" else ok
 
     def interpolate(self, film: Film, method: str, fps: float, multiplier: float, flow_quality: str,
                     rife_model: str, rife_scale: float, drop_duplicates: bool, cut_check: bool, device: str,

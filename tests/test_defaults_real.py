@@ -7,8 +7,9 @@ the frame size, left 1/50), and at most 0.6x what the vidstab algorithm (method=
 ffmpeg's vidstab: benchmarks/bench_shots.py.
 
 Interpolation: every other frame of a real clip held out and rebuilt; the default must beat ffmpeg's
-minterpolate (mci, run through PyAV's filter graph) by 0.5 dB. It gains 1.6 dB; the old default
-(flow_quality=fast, bilinear warps, near-zero visibility floor) lost 2.1 dB.
+minterpolate (mci, run through PyAV's filter graph) by 0.5 dB on Big Buck Bunny (it gains 1.6 dB; the old default,
+flow_quality=fast, bilinear warps, near-zero visibility floor, lost 2.1 dB), and by 1 dB on handheld footage
+(carphone frames 56-88, where the camera shakes: it gains 1.23 dB; straight-line motion paths gained 0.94 dB).
 """
 from __future__ import annotations
 
@@ -98,18 +99,20 @@ def _minterpolate_mci(frames: np.ndarray, fps_in: int, fps_out: int) -> np.ndarr
     return np.stack(out)
 
 
-def test_default_interpolation_beats_minterpolate_on_real_footage():
+@pytest.mark.parametrize("clip, start, count, size, margin", [("bigbuckbunny", 0, 21, (320, 180), 0.5),
+                                                              ("carphone_pristine", 56, 33, None, 1.0)])
+def test_default_interpolation_beats_minterpolate_on_real_footage(clip, start, count, size, margin):
     import av
     if "minterpolate" not in av.filter.filters_available:
         pytest.skip("this PyAV build has no minterpolate filter")
-    truth = read_frames(real_clip("bigbuckbunny"), 0, 21, (320, 180))
-    src = truth[::2]                                            # 11 kept frames; the 10 between are held out
-    held = range(1, len(truth), 2)
+    truth = read_frames(real_clip(clip), start, count, size)
+    src = truth[::2]                                            # the frames between are held out
+    held = range(1, len(truth) - 2, 2)                          # minterpolate stops a frame early
     d = _defaults(FilmInterpolate)
     (st,) = FilmInterpolate().interpolate(ArrayFilm(src, Fraction(12)), d["method"], 24.0, 0.0, d["flow_quality"],
                                           "none", d["rife_scale"], d["drop_duplicates"], False, "cpu", "auto")
     ours = st.read(0, len(truth))
     mci = _minterpolate_mci(src, 12, 24)
     p_ours = np.mean([_psnr(ours[k], truth[k]) for k in held])
-    p_mci = np.mean([_psnr(mci[k], truth[k]) for k in held if k < len(mci)])
-    assert p_ours >= p_mci + 0.5, (p_ours, p_mci)
+    p_mci = np.mean([_psnr(mci[k], truth[k]) for k in held])
+    assert p_ours >= p_mci + margin, (p_ours, p_mci)

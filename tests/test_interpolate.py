@@ -200,3 +200,34 @@ def test_silent_film_to_60fps_example_workflow_runs_headless(tmp_path):
     path = [o[0] for o in res.outputs.values() if o and isinstance(o[0], str)][0]
     out = open_clip(path)
     assert out.info.fps == 60 and out.info.frame_count == math.ceil(Fraction(9, 16) * 60)
+
+
+def test_node_validation_names_a_bad_method_and_a_missing_rife_file(tmp_path, monkeypatch):
+    (tmp_path / "rife").mkdir()
+    monkeypatch.setenv("FILMRESTORE_MODELS", str(tmp_path))
+    assert FilmInterpolate.VALIDATE_INPUTS("flow", "missing.pth") is True    # not used by flow: not needed
+    assert FilmInterpolate.VALIDATE_INPUTS("rife", "none") is True           # the run itself says how to get one
+    assert "'warp' is not one of" in FilmInterpolate.VALIDATE_INPUTS("warp", "none")
+    msg = FilmInterpolate.VALIDATE_INPUTS("rife", "missing.pth")
+    assert isinstance(msg, str) and "missing.pth" in msg and "rife" in msg
+    (tmp_path / "rife" / "flownet.pkl").write_bytes(b"\0" * 16)
+    assert FilmInterpolate.VALIDATE_INPUTS("rife", "flownet.pkl") is True
+
+
+def test_accelerating_motion_follows_its_curved_path():
+    import cv2
+    rng = np.random.default_rng(3)
+    tex = cv2.GaussianBlur(rng.random((160, 200, 3)).astype(np.float32), (0, 0), 2.0)
+    tex = (tex - tex.min()) / (tex.max() - tex.min())
+    pos = [0.25 * k * k for k in range(11)]                  # constant acceleration, up to 25 px
+    truth = np.stack([np.clip(cv2.warpAffine(tex, np.float32([[1, 0, -x], [0, 1, 0]]), (200, 160),
+                                             flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+                              * 255 + 0.5, 0, 255).astype(np.uint8)[24:-24, 24:-40] for x in pos])
+    film = ArrayFilm(truth[::2], Fraction(12))
+
+    def score(quadratic: bool) -> float:
+        st = InterpolateStage(film, Fraction(24), FlowInterpolator("fine", quadratic=quadratic), detect_cuts=False)
+        out = st.read(0, len(truth))
+        return float(np.mean([psnr(out[k][8:-8, 8:-8], truth[k][8:-8, 8:-8]) for k in range(1, len(truth) - 1, 2)]))
+    straight, curved = score(False), score(True)
+    assert curved >= straight + 5.0, (straight, curved)   # 40.6 dB -> 50.6 dB
