@@ -1,11 +1,11 @@
 """Stabilisation: an analysis pass (camera motion per frame, a smoothed path per shot, one crop for the clip),
 cached; then each frame is warped on demand.
 
-``smooth`` (ours): motion from :mod:`motion`, path smoothed per shot by a Gaussian or an L1-optimal path
-(Grundmann et al., CVPR 2011: minimise the L1 norms of the path's 1st, 2nd and 3rd differences, staying within
-the allowed crop of the original path), reset at every cut. ``weave only`` keeps pans and removes only frame-to-
-frame jitter. ``vidstab``: the vidstab package's algorithm (its keypoint detectors, LK tracking, partial
-affine fit and rolling-mean smoothing) for users of the seed pipeline.
+``smooth`` (ours): background motion from :func:`motion.estimate_camera`, path smoothed per shot by a
+Gaussian or an L1-optimal path (Grundmann et al., CVPR 2011: minimise the L1 norms of the path's 1st, 2nd and
+3rd differences, staying within the allowed crop of the original path), reset at every cut. ``weave only``
+keeps pans and removes only frame-to-frame jitter. ``vidstab``: the vidstab package's algorithm (its keypoint
+detectors, LK tracking, partial affine fit and rolling-mean smoothing) for users of the seed pipeline.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from .clip import Film, Stage
 from .errors import InputError
-from .motion import analysis_width, estimate, prepare, similarity_matrix
+from .motion import analysis_width, estimate_camera, prepare, similarity_matrix
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class StabilizeStage(Stage):
     """Per-frame warps from a cached analysis of the whole clip."""
 
     name = "stabilize"
-    version = "2"  # 2: analysis_width
+    version = "3"  # 2: analysis_width; 3: background motion (estimate_camera)
 
     def __init__(self, source: Film, method: str = "smooth", path: str = "gaussian", smoothing: float = 12.0,
                  weave_only: bool = False, border: str = "crop", max_crop: float = 0.1,
@@ -157,7 +157,8 @@ class StabilizeStage(Stage):
                 small, s = prepare(frame, width)
                 s = s * frame.shape[1] / full_width  # the source may have decoded it small already
                 if prev is not None and i not in starts:
-                    motion[i] = estimate(prev, small, s) if detector is None else _vidstab_motion(detector, prev, small, s)
+                    motion[i] = (estimate_camera(prev, small, s) if detector is None
+                                 else _vidstab_motion(detector, prev, small, s))
                 prev = small
             if self.progress is not None:
                 self.progress(first + len(chunk), n, None)

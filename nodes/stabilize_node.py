@@ -12,11 +12,12 @@ from .common import CATEGORY, FILM, to_image_batch
 
 
 class FilmStabilize:
-    DESCRIPTION = ("Steady shaky film. 'smooth' (ours, fast): camera motion from tracked features on small "
-                   "frames, path smoothed per shot (Gaussian or L1-optimal) and reset at every cut when SCENES "
-                   "is connected; 'weave only' removes projector-gate jitter but keeps pans. 'vidstab': the "
-                   "vidstab package's algorithm, as in the seed notebooks. Borders: crop-and-scale to a common "
-                   "window (no border shows), reflect or black.")
+    DESCRIPTION = ("Steady shaky film. 'smooth' (ours, fast): camera motion from the features on small frames "
+                   "that move together (the background, not a moving subject), path smoothed per shot "
+                   "(Gaussian or L1-optimal) and reset at every cut when SCENES is connected; 'weave only' "
+                   "removes projector-gate jitter but keeps pans. 'vidstab': the vidstab package's algorithm, "
+                   "as in the seed notebooks. Borders: crop-and-scale to a common window (no border shows), "
+                   "reflect or black.")
     CATEGORY = f"{CATEGORY}/restore"
     RETURN_TYPES = (FILM, "IMAGE")
     RETURN_NAMES = ("film", "trajectory_plot")
