@@ -215,21 +215,22 @@ def test_nothing_is_borrowed_across_a_cut(real):
     assert np.array_equal(oa[8:], ob[8:])
 
 
-def test_a_moving_object_is_not_smeared():
-    """The sample's disc crosses the frame against the camera: inside it the output is better than the input
-    over the clip and in most frames; no frame loses more than 2.5 dB there (what a frame can lose comes from
-    the global flicker estimate and from a speck or scratch repaired on the disc's edge)."""
-    with_obj, _ = rate_pair(320, 240, 16, moving_object=True)
-    without, _ = rate_pair(320, 240, 16, moving_object=False)
+def test_a_moving_object_is_not_smeared_in_any_frame():
+    """The sample's disc crosses the frame against the camera (480x360, 36 frames, FilmDegrade's default
+    defects): inside the disc the output is better than the input over the clip, and no frame is worse than
+    its input by more than 0.1 dB there: no speck repaired on the disc's moving edge, no brightness error from
+    the flicker estimate at the shot's ends that the grain reduction does not make up for."""
+    with_obj, _ = rate_pair(480, 360, 36, moving_object=True)
+    without, _ = rate_pair(480, 360, 36, moving_object=False)
     region = np.abs(with_obj.astype(int) - without.astype(int)).max(-1) > 0
-    deg, truth = degrade_frames(with_obj, seed=2, **{**OFF, "dust": 6.0, "scratches": 2, "flicker": 0.08,
+    deg, truth = degrade_frames(with_obj, seed=3, **{**OFF, "dust": 6.0, "scratches": 2, "flicker": 0.08,
                                                      "grain": 0.04})
     clean = truth["clean"][..., 0]
-    out, _ = remaster(deg)
-    assert psnr(out[..., 0], clean, region) > psnr(deg[..., 0], clean, region) + 2
+    out = RemasterStage(ArrayFilm(deg, Fraction(24))).read(0, len(deg))
+    assert psnr(out[..., 0], clean, region) > psnr(deg[..., 0], clean, region) + 3
     gains = [psnr(out[i, ..., 0], clean[i], region[i]) - psnr(deg[i, ..., 0], clean[i], region[i])
-             for i in range(len(out))]
-    assert min(gains) > -2.5 and np.mean(np.array(gains) > 0) >= 0.8, np.round(gains, 1)
+             for i in range(len(out)) if region[i].sum() > 50]
+    assert len(gains) > 30 and min(gains) >= -0.1, np.round(gains, 2)
 
 
 def test_node_outputs_film_mask_and_report(real):

@@ -8,9 +8,12 @@ grain, so grain is not taken for dust either. Detection is two-level (hysteresis
 the weaker soft edge of the same speck.
 
 Where the flow misses a moving object, its edge can pass the spike test; three checks keep it: the blob must
-not reappear, displaced, in a raw neighbour (:func:`drop_moving`); the picture in a ring around it must be
-matched by the compensated neighbours and its motion must chain through both (:func:`drop_unexplained`);
-and at a shot's ends, where both neighbours lie on one side, the flow must be trusted pixel by pixel.
+not reappear, displaced, in a raw neighbour (:func:`drop_moving`), nor show up in both compensated
+neighbours as a patch of its own brightness at positions that line up in time (:func:`drop_displaced`: a
+small object moving over a background the flow follows); the picture in a ring around it must be matched by
+the compensated neighbours and its motion must chain through both (:func:`drop_unexplained`); and at a shot's
+ends, where both neighbours lie on one side, the flow must be trusted pixel by pixel and only clear specks
+count.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from .compensate import Warped
 MOVING_RATIO = 0.3
 MIN_SEED = 0.06           # a seed differs from both neighbours by at least 6 % of full scale
 CLEAN_RING = 0.98
+DISPLACED_SHARE = 0.3
 
 
 def noise_sigma(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray) -> float:
@@ -112,6 +116,54 @@ def drop_moving(spots: np.ndarray, cur: np.ndarray, raw_neighbours: list[np.ndar
             if float(res.min()) < MOVING_RATIO * hyp:
                 keep[k] = False
                 break
+    return keep[labels]
+
+
+def drop_displaced(spots: np.ndarray, cur: np.ndarray, compensated: list[np.ndarray], offsets: tuple[int, ...],
+                   sigma: float, share: float = DISPLACED_SHARE, slack: float = 0.0) -> np.ndarray:
+    """``spots`` without the blobs that both compensated (H, W) neighbours show displaced along one motion: a
+    small object moving over a background the flow follows (a pedestrian behind a fence) leaves background in
+    place of the blob in the neighbours, as dust does, but the neighbours show a patch of the blob's own
+    brightness nearby where the current frame shows background, at positions that line up with the frames'
+    ``offsets`` in time (-1 and +1 steps either way, or +1 and +2 at a shot's start). Dust is in no other frame.
+    A patch counts when it covers at least ``share`` of the blob's area; the positions may be off the line by
+    1.5 px plus a quarter of the motion plus ``slack`` times the blob's size (a walker's patch changes shape)."""
+    import cv2
+    n, labels, boxes, cents = cv2.connectedComponentsWithStats(spots.astype(np.uint8), connectivity=8)
+    if n <= 1 or len(compensated) < 2:
+        return spots
+    h, w = cur.shape
+    keep = np.ones(n, bool)
+    keep[0] = False
+    t = np.asarray(offsets, np.float64)
+    for k in range(1, n):
+        x, y, bw, bh, area = boxes[k]
+        reach = 8 + max(bw, bh)
+        x0, y0, x1, y1 = max(0, x - reach), max(0, y - reach), min(w, x + bw + reach), min(h, y + bh + reach)
+        blob = labels[y0:y1, x0:x1] == k
+        c = cur[y0:y1, x0:x1]
+        level = float(c[blob].mean())
+        under = 0.5 * sum(float(comp[y0:y1, x0:x1][blob].mean()) for comp in compensated)
+        contrast = abs(level - under)
+        if contrast < 3.0 * sigma:
+            continue
+        outside = ~blob        # a slow object's patch overlaps the blob: only the part beside it counts
+        found = []
+        for comp in compensated:
+            o = comp[y0:y1, x0:x1]
+            # the neighbour shows the blob's brightness where the current frame does not
+            like = (np.abs(o - level) < 0.35 * contrast) & (np.abs(o - c) > 0.5 * contrast) & outside
+            ys, xs = np.nonzero(like)
+            if len(ys) < share * area:
+                break
+            found.append(np.array([xs.mean() + x0, ys.mean() + y0]) - cents[k])
+        if len(found) < 2:
+            continue
+        d = np.asarray(found)                       # displacement of the patch in each neighbour
+        v = (t[:, None] * d).sum(0) / (t * t).sum()  # one velocity for both
+        miss = float(np.abs(d - t[:, None] * v).max())
+        speed = float(np.hypot(*v))
+        keep[k] = not (speed >= 1.0 and miss <= 1.5 + 0.25 * speed + slack * max(bw, bh))
     return keep[labels]
 
 

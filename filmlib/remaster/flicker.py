@@ -5,6 +5,10 @@ robust mean and contrast and a coarse grid of block means. Within every shot the
 window of frames: a frame's correction maps its statistics onto the smoothed ones (a global gain and offset),
 then a smooth spatial gain map brings its block means onto the smoothed block means (uneven flicker: one side of
 the frame pumping more than the other). Changes slower than the window (a real fade, a cloud) are kept.
+
+The smoother is a Gaussian-weighted local linear fit whose slope is shrunk towards zero unless the series
+shows it clearly (:func:`_smooth`): near a shot's ends a plain local linear fit extrapolates the last few
+frames' random flicker, and an error in the level there is an error over the whole frame.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ STATS_WIDTH = 64           # px: analysis thumbnails (grain and dust average out
 GRID = (3, 4)              # rows, cols of the spatial gain map: coarse, so moving objects barely register
 MAP_LIMIT = 0.2            # the spatial map corrects at most +-20 %
 EPS = 0.04                 # keeps ratios of near-black blocks tame
+SLOPE_SHRINK = 1.5         # how clearly a brightness trend must show before the smoother follows it
 
 
 @dataclass(frozen=True)
@@ -45,23 +50,34 @@ def frame_stats(frame: np.ndarray) -> FrameStats:
 
 
 def _smooth(values: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian-weighted local linear fit along axis 0: smooths flicker away but keeps a steady fade exactly,
-    up to the ends of the shot (a plain weighted mean would pull the ends towards the middle)."""
+    """Gaussian-weighted local linear fit along axis 0 whose slope is shrunk towards zero by how clearly the
+    series shows it (slope squared against its variance from the frame-to-frame noise): a steady fade is kept
+    up to the ends of the shot (a plain weighted mean would pull the ends towards the middle), while random
+    flicker near an end is averaged, not extrapolated."""
     n = len(values)
     if n < 3 or sigma <= 0:
         return values.copy()
     idx = np.arange(n, dtype=np.float64)
-    out = np.empty_like(values, dtype=np.float64)
-    flat = values.reshape(n, -1)
-    res = out.reshape(n, -1)
+    flat = values.reshape(n, -1).astype(np.float64)
+    # the frame-to-frame noise of each series: flicker is what changes from one frame to the next
+    noise2 = (1.4826 * np.median(np.abs(np.diff(flat, axis=0)), axis=0) / np.sqrt(2.0)) ** 2 + 1e-12
+    res = np.empty_like(flat)
     for i in range(n):
         wts = np.exp(-0.5 * ((idx - i) / sigma) ** 2)
         d = idx - i
         s0, s1, s2 = wts.sum(), (wts * d).sum(), (wts * d * d).sum()
         t0, t1 = wts @ flat, (wts * d) @ flat
         det = s0 * s2 - s1 * s1
-        res[i] = (s2 * t0 - s1 * t1) / det if det > 1e-9 else t0 / s0
-    return out
+        if det <= 1e-9:
+            res[i] = t0 / s0
+            continue
+        level, slope = (s2 * t0 - s1 * t1) / det, (s0 * t1 - s1 * t0) / det
+        w2 = wts * wts
+        var_slope = noise2 * (s0 * s0 * (w2 * d * d).sum() - 2 * s0 * s1 * (w2 * d).sum() + s1 * s1 * w2.sum()) / det ** 2
+        keep = slope ** 2 / (slope ** 2 + SLOPE_SHRINK * var_slope)
+        # the fitted line at the weighted centre is the weighted mean; move the level towards it
+        res[i] = level + (1.0 - keep) * slope * s1 / s0
+    return res.reshape(values.shape)
 
 
 def _plane(logmaps: np.ndarray) -> np.ndarray:

@@ -22,6 +22,8 @@ from .compensate import FlowCache, consistent, flow_signature, neighbours, rewar
 
 DUST, SCRATCH = 255, 128
 ANALYSIS_WIDTH = 160
+ONE_SIDED_STRENGTH = 0.0   # dust sensitivity at a shot's ends, relative to dust_strength
+ONE_SIDED_SLACK = 0.25     # and how loosely a blob seen displaced in both neighbours counts as moving there
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class RemasterStage(Stage):
     cuts found in the analysis pass bound every temporal window."""
 
     name = "remaster"
-    version = "1"
+    version = "2"
     context = 2
 
     def __init__(self, source: Film, params: RemasterParams = RemasterParams(), cuts: Sequence[int] | None = None,
@@ -199,10 +201,14 @@ class RemasterStage(Stage):
         if one_sided:
             trusted = (np.minimum(warped[0].reliable, warped[1].reliable) > 0.5) & chained
             chained = np.ones_like(chained)
-        spots = dust.detect(y, wy[0], wy[1], sigma, p.dust_strength, exclude=exclude, trusted=trusted)
+        # at a shot's ends a motion the flow missed looks the same in both neighbours: only clear specks
+        strength = p.dust_strength * ONE_SIDED_STRENGTH if one_sided else p.dust_strength
+        spots = dust.detect(y, wy[0], wy[1], sigma, strength, exclude=exclude, trusted=trusted)
         matched = np.minimum(np.abs(y - wy[0]), np.abs(y - wy[1])) < 3.0 * sigma
         spots = dust.drop_unexplained(spots, chained, 0.3, matched, 0.45)
         spots = dust.drop_moving(spots, y, [lumas[j] for j in ids], wy, [flows.flow(i, j)[0] for j in ids])
+        spots = dust.drop_displaced(spots, y, wy, tuple(j - i for j in ids), sigma,
+                                    slack=ONE_SIDED_SLACK if one_sided else 0.0)
         return warped, spots
 
 
