@@ -12,7 +12,7 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -269,6 +269,16 @@ class Stage(Film):
     @property
     def cache(self) -> ChunkCache:
         return self._cache or default_cache()
+
+    def cached_analysis(self, analyse: Callable[[], np.ndarray]) -> np.ndarray:
+        """The stage's whole-clip analysis (a flat array ``analyse`` computes in one pass), kept in the chunk
+        cache under the stage's signature so a re-run or a second process does not analyse again."""
+        key = f"{self.signature}-analysis"
+        packed = self.cache.get(key)
+        if packed is None:
+            packed = analyse()
+            self.cache.put(key, packed)
+        return packed
 
     def input_range(self, start: int, stop: int) -> tuple[int, int]:
         """Which source frames ``[a, b)`` output frames ``[start, stop)`` need."""

@@ -32,24 +32,34 @@ def prepare(frame: np.ndarray, width: int = MOTION_WIDTH) -> tuple[np.ndarray, f
     return np.clip(y + 0.5, 0, 255).astype(np.uint8), s
 
 
-def estimate(prev: np.ndarray, cur: np.ndarray, scale: float) -> np.ndarray:
-    """Similarity motion from ``prev`` to ``cur`` (small frames), in full-size pixels: [dx, dy, da, dlogs]."""
+def _track(prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Corners of ``prev`` and where LK finds them in ``cur``, (n, 2) each about the frame centre; None when
+    there is too little texture to track."""
     import cv2
     h, w = prev.shape
     c = np.array([w / 2.0, h / 2.0], np.float32)
     pts = cv2.goodFeaturesToTrack(prev, maxCorners=300, qualityLevel=0.01, minDistance=7, blockSize=7)
-    if pts is not None and len(pts) >= 20:
-        nxt, status, _ = cv2.calcOpticalFlowPyrLK(prev, cur, pts, None, winSize=(21, 21), maxLevel=3,
-                                                  criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
-        ok = status.ravel() == 1
-        if ok.sum() >= 12:
-            p0 = pts.reshape(-1, 2)[ok] - c
-            p1 = nxt.reshape(-1, 2)[ok] - c
-            m, inliers = cv2.estimateAffinePartial2D(p0, p1, method=cv2.RANSAC, ransacReprojThreshold=1.0,
-                                                     maxIters=2000, confidence=0.995, refineIters=10)
-            if m is not None and inliers is not None and inliers.sum() >= 10:
-                a, b = float(m[0, 0]), float(m[1, 0])
-                return np.array([m[0, 2] / scale, m[1, 2] / scale, np.arctan2(b, a), np.log(np.hypot(a, b))])
+    if pts is None or len(pts) < 20:
+        return None
+    nxt, status, _ = cv2.calcOpticalFlowPyrLK(prev, cur, pts, None, winSize=(21, 21), maxLevel=3,
+                                              criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
+    ok = status.ravel() == 1
+    if ok.sum() < 12:
+        return None
+    return pts.reshape(-1, 2)[ok] - c, nxt.reshape(-1, 2)[ok] - c
+
+
+def estimate(prev: np.ndarray, cur: np.ndarray, scale: float) -> np.ndarray:
+    """Similarity motion from ``prev`` to ``cur`` (small frames), in full-size pixels: [dx, dy, da, dlogs]."""
+    import cv2
+    tracked = _track(prev, cur)
+    if tracked is not None:
+        p0, p1 = tracked
+        m, inliers = cv2.estimateAffinePartial2D(p0, p1, method=cv2.RANSAC, ransacReprojThreshold=1.0,
+                                                 maxIters=2000, confidence=0.995, refineIters=10)
+        if m is not None and inliers is not None and inliers.sum() >= 10:
+            a, b = float(m[0, 0]), float(m[1, 0])
+            return np.array([m[0, 2] / scale, m[1, 2] / scale, np.arctan2(b, a), np.log(np.hypot(a, b))])
     # too little texture for corners: translation from phase correlation
     (dx, dy), _ = cv2.phaseCorrelate(prev.astype(np.float32), cur.astype(np.float32))
     return np.array([dx / scale, dy / scale, 0.0, 0.0])
@@ -73,38 +83,33 @@ def estimate_camera(prev: np.ndarray, cur: np.ndarray, scale: float, inlier_px: 
     the background still wins the cluster.
     """
     import cv2
-    h, w = prev.shape
-    c = np.array([w / 2.0, h / 2.0], np.float32)
-    pts = cv2.goodFeaturesToTrack(prev, maxCorners=300, qualityLevel=0.01, minDistance=7, blockSize=7)
-    if pts is not None and len(pts) >= 20:
-        nxt, status, _ = cv2.calcOpticalFlowPyrLK(prev, cur, pts, None, winSize=(21, 21), maxLevel=3,
-                                                  criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
-        ok = status.ravel() == 1
-        if ok.sum() >= 12:
-            z = (pts.reshape(-1, 2)[ok] - c) @ np.array([1.0, 1.0j])   # positions about the centre, complex
-            d = (nxt.reshape(-1, 2)[ok] - c) @ np.array([1.0, 1.0j]) - z
-            t2 = inlier_px ** 2
+    tracked = _track(prev, cur)
+    if tracked is not None:
+        p0, p1 = tracked
+        z = p0 @ np.array([1.0, 1.0j])   # positions about the centre, complex
+        d = p1 @ np.array([1.0, 1.0j]) - z
+        t2 = inlier_px ** 2
 
-            def near(r: np.ndarray) -> np.ndarray:
-                return r.real ** 2 + r.imag ** 2 < t2
+        def near(r: np.ndarray) -> np.ndarray:
+            return r.real ** 2 + r.imag ** 2 < t2
 
-            hyp = d[np.linspace(0, len(d) - 1, min(64, len(d))).astype(int)]
-            v = hyp[np.argmax(near(hyp[:, None] - d[None]).sum(1))]
-            for _ in range(3):                      # the shift cluster: its mean, re-centred
-                inl = near(d - v)
-                v = d[inl].mean()
-            u, b = 0j, v
-            for _ in range(3):                      # grown along the damped similarity d = u z + b
-                inl = near(d - (u * z + b))
-                if inl.sum() < 10:
-                    break
-                zi, di = z[inl], d[inl]
-                zc = zi - zi.mean()
-                u = np.sum((di - di.mean()) * np.conj(zc)) / (np.sum(np.abs(zc) ** 2) + stiffness)
-                b = di.mean() - u * zi.mean()
-            if inl.sum() >= 10:
-                a = 1.0 + u
-                return np.array([b.real / scale, b.imag / scale, float(np.angle(a)), float(np.log(np.abs(a)))])
+        hyp = d[np.linspace(0, len(d) - 1, min(64, len(d))).astype(int)]
+        v = hyp[np.argmax(near(hyp[:, None] - d[None]).sum(1))]
+        for _ in range(3):                      # the shift cluster: its mean, re-centred
+            inl = near(d - v)
+            v = d[inl].mean()
+        u, b = 0j, v
+        for _ in range(3):                      # grown along the damped similarity d = u z + b
+            inl = near(d - (u * z + b))
+            if inl.sum() < 10:
+                break
+            zi, di = z[inl], d[inl]
+            zc = zi - zi.mean()
+            u = np.sum((di - di.mean()) * np.conj(zc)) / (np.sum(np.abs(zc) ** 2) + stiffness)
+            b = di.mean() - u * zi.mean()
+        if inl.sum() >= 10:
+            a = 1.0 + u
+            return np.array([b.real / scale, b.imag / scale, float(np.angle(a)), float(np.log(np.abs(a)))])
     # too little texture for corners, or no agreeing background: translation from phase correlation
     (dx, dy), _ = cv2.phaseCorrelate(prev.astype(np.float32), cur.astype(np.float32))
     return np.array([dx / scale, dy / scale, 0.0, 0.0])

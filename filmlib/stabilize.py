@@ -127,11 +127,7 @@ class StabilizeStage(Stage):
         """trajectory (n, 4), smoothed (n, 4), corrections (n, 2, 3) and zoom; cached on disk."""
         if self._analysis is not None:
             return self._analysis
-        key = f"{self.signature}-analysis"
-        packed = self.cache.get(key)
-        if packed is None:
-            packed = self._analyse()
-            self.cache.put(key, packed)
+        packed = self.cached_analysis(self._analyse)
         n = self.info.frame_count
         traj = packed[:n * 4].reshape(n, 4)
         smooth = packed[n * 4: n * 8].reshape(n, 4)

@@ -76,11 +76,7 @@ class RemasterStage(Stage):
         """``corr`` (n, k) flicker corrections and ``cuts``; one streaming pass, cached."""
         if self._analysis is not None:
             return self._analysis
-        key = f"{self.signature}-analysis"
-        packed = self.cache.get(key)
-        if packed is None:
-            packed = self._analyse()
-            self.cache.put(key, packed)
+        packed = self.cached_analysis(self._analyse)
         n = self.info.frame_count
         k = 2 + flicker.GRID[0] * flicker.GRID[1]
         corr = packed[: n * k].reshape(n, k)
@@ -196,7 +192,7 @@ class RemasterStage(Stage):
         # the motion must chain (current -> a -> b equals current -> b): at a shot's ends, where both
         # neighbours lie on one side and a disocclusion looks the same in both, pixel by pixel (with trusted
         # flow); elsewhere around each blob
-        chained = consistent(warped[0], warped[1], flows.flow(ids[0], ids[1])[0], wy[0], sigma)
+        chained = consistent(warped[0], warped[1], flows.one_way(ids[0], ids[1]), wy[0], sigma)
         trusted = None
         if one_sided:
             trusted = (np.minimum(warped[0].reliable, warped[1].reliable) > 0.5) & chained
