@@ -17,14 +17,44 @@ count.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from .compensate import Warped
+from .compensate import Warped, single_threaded
 
 MOVING_RATIO = 0.3
 MIN_SEED = 0.06           # a seed differs from both neighbours by at least 6 % of full scale
 CLEAN_RING = 0.98
 DISPLACED_SHARE = 0.3
+
+
+@dataclass
+class Blobs:
+    """The 8-connected blobs of a spot mask, labelled once, and which of them are still kept (``keep[0]``, the
+    background, is False). The drop_* checks judge each blob on its own, so they can share one labelling and
+    skip blobs an earlier check dropped; the result is the same as masking and relabelling between them."""
+
+    labels: np.ndarray
+    boxes: np.ndarray
+    cents: np.ndarray
+    keep: np.ndarray
+
+    @classmethod
+    def of(cls, spots: np.ndarray) -> "Blobs":
+        import cv2
+        n, labels, boxes, cents = cv2.connectedComponentsWithStats(spots.astype(np.uint8), connectivity=8)
+        keep = np.ones(n, bool)
+        keep[0] = False
+        return cls(labels, boxes, cents, keep)
+
+    def mask(self) -> np.ndarray:
+        """(H, W) bool mask of the kept blobs."""
+        return self.keep[self.labels]
+
+
+def _blobs(spots: "np.ndarray | Blobs") -> tuple[Blobs, bool]:
+    return (spots, True) if isinstance(spots, Blobs) else (Blobs.of(spots), False)
 
 
 def noise_sigma(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray) -> float:
@@ -84,39 +114,40 @@ def drop_moving(spots: np.ndarray, cur: np.ndarray, raw_neighbours: list[np.ndar
     a swinging arm) can pass the spike test where the flow failed, but it is in the neighbours, displaced;
     dust is in no other frame. Each blob with a margin is searched for in the raw (H, W) neighbours within
     the local motion plus a margin; it is dropped when the best match there is far closer than the
-    ``compensated`` (warped) neighbours are."""
+    ``compensated`` (warped) neighbours are.
+
+    Like the other drop_* checks, takes and returns a bool mask, or a :class:`Blobs` (labelled once for all
+    of them)."""
     import cv2
-    n, labels, boxes, _ = cv2.connectedComponentsWithStats(spots.astype(np.uint8), connectivity=8)
-    if n <= 1:
-        return spots
+    bl, given = _blobs(spots)
+    labels, boxes, keep = bl.labels, bl.boxes, bl.keep
     h, w = cur.shape
-    keep = np.ones(n, bool)
-    keep[0] = False
     margin = 3
-    for k in range(1, n):
-        x, y, bw, bh, area = boxes[k]
-        x0, y0 = max(0, x - margin), max(0, y - margin)
-        x1, y1 = min(w, x + bw + margin), min(h, y + bh + margin)
-        tpl = cur[y0:y1, x0:x1]
-        blob = (labels[y0:y1, x0:x1] == k)
-        # the blob's outline, inside and out: flat dust cannot match flat picture, and the inside of a large
-        # uniform blotch would match any uniform patch
-        ker = np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)
-        b8 = blob.astype(np.uint8)
-        tmask = (cv2.dilate(b8, ker) - cv2.erode(b8, ker, borderType=cv2.BORDER_CONSTANT, borderValue=0))
-        tmask = tmask.astype(np.float32)
-        for raw, comp, flow in zip(raw_neighbours, compensated, flows):
-            # the dust hypothesis: what the compensated neighbour shows here is what lies under the blob
-            hyp = float((((tpl - comp[y0:y1, x0:x1]) ** 2) * tmask).sum())
-            reach = int(min(48.0, 16 + 1.5 * float(np.abs(flow[y0:y1, x0:x1]).max())))
-            sx0, sy0 = max(0, x0 - reach), max(0, y0 - reach)
-            sx1, sy1 = min(w, x1 + reach), min(h, y1 + reach)
-            res = cv2.matchTemplate(raw[sy0:sy1, sx0:sx1], tpl, cv2.TM_SQDIFF, mask=tmask)
-            # the blob itself somewhere near in the neighbour explains it far better: a moving object
-            if float(res.min()) < MOVING_RATIO * hyp:
-                keep[k] = False
-                break
-    return keep[labels]
+    ker = np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)
+    with single_threaded():   # tiny patches (see single_threaded)
+        for k in np.flatnonzero(keep):
+            x, y, bw, bh, area = boxes[k]
+            x0, y0 = max(0, x - margin), max(0, y - margin)
+            x1, y1 = min(w, x + bw + margin), min(h, y + bh + margin)
+            tpl = cur[y0:y1, x0:x1]
+            blob = (labels[y0:y1, x0:x1] == k)
+            # the blob's outline, inside and out: flat dust cannot match flat picture, and the inside of a large
+            # uniform blotch would match any uniform patch
+            b8 = blob.astype(np.uint8)
+            tmask = (cv2.dilate(b8, ker) - cv2.erode(b8, ker, borderType=cv2.BORDER_CONSTANT, borderValue=0))
+            tmask = tmask.astype(np.float32)
+            for raw, comp, flow in zip(raw_neighbours, compensated, flows):
+                # the dust hypothesis: what the compensated neighbour shows here is what lies under the blob
+                hyp = float((((tpl - comp[y0:y1, x0:x1]) ** 2) * tmask).sum())
+                reach = int(min(48.0, 16 + 1.5 * float(np.abs(flow[y0:y1, x0:x1]).max())))
+                sx0, sy0 = max(0, x0 - reach), max(0, y0 - reach)
+                sx1, sy1 = min(w, x1 + reach), min(h, y1 + reach)
+                res = cv2.matchTemplate(raw[sy0:sy1, sx0:sx1], tpl, cv2.TM_SQDIFF, mask=tmask)
+                # the blob itself somewhere near in the neighbour explains it far better: a moving object
+                if float(res.min()) < MOVING_RATIO * hyp:
+                    keep[k] = False
+                    break
+    return bl if given else bl.mask()
 
 
 def drop_displaced(spots: np.ndarray, cur: np.ndarray, compensated: list[np.ndarray], offsets: tuple[int, ...],
@@ -128,15 +159,13 @@ def drop_displaced(spots: np.ndarray, cur: np.ndarray, compensated: list[np.ndar
     ``offsets`` in time (-1 and +1 steps either way, or +1 and +2 at a shot's start). Dust is in no other frame.
     A patch counts when it covers at least ``share`` of the blob's area; the positions may be off the line by
     1.5 px plus a quarter of the motion plus ``slack`` times the blob's size (a walker's patch changes shape)."""
-    import cv2
-    n, labels, boxes, cents = cv2.connectedComponentsWithStats(spots.astype(np.uint8), connectivity=8)
-    if n <= 1 or len(compensated) < 2:
+    if len(compensated) < 2:
         return spots
+    bl, given = _blobs(spots)
+    labels, boxes, cents, keep = bl.labels, bl.boxes, bl.cents, bl.keep
     h, w = cur.shape
-    keep = np.ones(n, bool)
-    keep[0] = False
     t = np.asarray(offsets, np.float64)
-    for k in range(1, n):
+    for k in np.flatnonzero(keep):
         x, y, bw, bh, area = boxes[k]
         reach = 8 + max(bw, bh)
         x0, y0, x1, y1 = max(0, x - reach), max(0, y - reach), min(w, x + bw + reach), min(h, y + bh + reach)
@@ -164,7 +193,7 @@ def drop_displaced(spots: np.ndarray, cur: np.ndarray, compensated: list[np.ndar
         miss = float(np.abs(d - t[:, None] * v).max())
         speed = float(np.hypot(*v))
         keep[k] = not (speed >= 1.0 and miss <= 1.5 + 0.25 * speed + slack * max(bw, bh))
-    return keep[labels]
+    return bl if given else bl.mask()
 
 
 def drop_unexplained(spots: np.ndarray, chained: np.ndarray, share: float = 0.5,
@@ -176,25 +205,24 @@ def drop_unexplained(spots: np.ndarray, chained: np.ndarray, share: float = 0.5,
     motion that does not chain. The ring, not the blob: dust throws off the flow under itself, while the
     picture around a speck is clean; around the edge of a moving object it is not."""
     import cv2
-    n, labels, boxes, _ = cv2.connectedComponentsWithStats(spots.astype(np.uint8), connectivity=8)
-    if n <= 1:
-        return spots
-    h, w = spots.shape
-    keep = np.zeros(n, bool)
+    bl, given = _blobs(spots)
+    labels, boxes, keep = bl.labels, bl.boxes, bl.keep
+    h, w = labels.shape
     ker = np.ones((7, 7), np.uint8)
-    for k in range(1, n):
+    for k in np.flatnonzero(keep):
         x, y, bw, bh, _ = boxes[k]
         x0, y0, x1, y1 = max(0, x - 4), max(0, y - 4), min(w, x + bw + 4), min(h, y + bh + 4)
         blob = (labels[y0:y1, x0:x1] == k).astype(np.uint8)
         ring = cv2.dilate(blob, ker).astype(bool) & ~cv2.dilate(blob, np.ones((3, 3), np.uint8)).astype(bool)
         if not ring.any():
+            keep[k] = False
             continue
         chain = float(chained[y0:y1, x0:x1][ring].mean())
         match = float(matched[y0:y1, x0:x1][ring].mean()) if matched is not None else 1.0
         # flow that does not chain is forgiven where the picture all around is matched nearly everywhere
         # (fast motion breaks the chain; the edge of a moving object leaves unmatched pixels beside it)
         keep[k] = (chain >= share or match >= CLEAN_RING) and match >= matched_share
-    return keep[labels]
+    return bl if given else bl.mask()
 
 
 def suspects(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, sigma: float, strength: float) -> np.ndarray:
@@ -222,14 +250,17 @@ def repair(cur: np.ndarray, mask: np.ndarray, warped: list[Warped]) -> tuple[np.
     out = cur.copy()
     if not mask.any() or len(warped) < 2:
         return out, np.zeros(mask.shape, bool)
-    p, q = warped[0].image, warped[1].image
+    h, w = mask.shape
+    flat = lambda a: a.reshape(h * w, -1)   # noqa: E731  (pixels by channel, indexed by flat position)
+    p, q, o, c = flat(warped[0].image), flat(warped[1].image), flat(out), flat(cur)
     core = mask
     rim = cv2.dilate(core.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~core
-    mean = 0.5 * (p + q)
-    out[core] = mean[core]
-    med = np.median(np.stack([cur[rim], p[rim], q[rim]]), axis=0)
-    out[rim] = med
+    ic, ir = np.flatnonzero(core), np.flatnonzero(rim)
+    o[ic] = 0.5 * (p[ic] + q[ic])
+    a, b, z = c[ir], p[ir], q[ir]
+    med = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), z))   # the median of three
+    o[ir] = med
     # the rim counts as repaired only where the median changed it visibly
-    changed = np.zeros(mask.shape, bool)
-    changed[rim] = np.abs(med - cur[rim]).reshape(len(med), -1).max(axis=1) > 0.06
-    return out, core | changed
+    changed = np.zeros(h * w, bool)
+    changed[ir] = np.abs(med - a).max(axis=1) > 0.06
+    return out, core | changed.reshape(h, w)

@@ -20,7 +20,7 @@ def denoise(cur: np.ndarray, cur_luma: np.ndarray, warped: list[Warped], sigma: 
     if amount <= 0:
         return cur
     h, w = cur_luma.shape
-    acc = cur.astype(np.float32).copy()
+    acc = cur.astype(np.float32)   # a copy
     wsum = np.ones((h, w), np.float32)
     for wn in warped:
         other = wn.image

@@ -52,8 +52,10 @@ def line_response(y: np.ndarray, row_step: int = 3) -> np.ndarray:
         left = cv2.blur(left, (1, 9))[::row_step]
         right = cv2.blur(right, (1, 9))[::row_step]
         both = np.where(left * right > 0, np.sign(left) * np.minimum(np.abs(left), np.abs(right)), 0.0)
-        bright = np.partition(both, k, axis=0)[k]                       # exceeded by COVERAGE of the rows
-        dark = -np.partition(-both, k, axis=0)[k]
+        # order statistics along each column: one sort of these short columns is faster than two partitions
+        ranked = np.sort(both, axis=0)
+        bright = ranked[k]                        # exceeded by COVERAGE of the rows
+        dark = ranked[len(ranked) - 1 - k]        # and its mirror: below it in COVERAGE of the rows
         resp = np.where(bright > 0, bright, np.where(dark < 0, dark, 0.0)).astype(np.float32)
         best = np.where(np.abs(resp) > np.abs(best), resp, best).astype(np.float32)
     return best
@@ -112,8 +114,11 @@ def moves_with_scene(ln: Line, y: np.ndarray, warped: list[Warped]) -> bool:
         u = float(np.median(wn.flow[:, ln.x0:ln.x1 + 1, 0]))
         if abs(u) < 2.0 + (ln.x1 - ln.x0):
             continue   # the picture barely moved here: motion cannot tell
-        resp = line_response(wn.image[..., 0] if wn.image.ndim == 3 else wn.image)
-        r = resp[ln.x0:ln.x1 + 1]
+        img = wn.image[..., 0] if wn.image.ndim == 3 else wn.image
+        # the response is column by column from columns up to max(OFFSETS) away: a strip around the line
+        # gives the same numbers as the whole frame at a fraction of the cost
+        a, b = max(0, ln.x0 - max(OFFSETS)), min(img.shape[1], ln.x1 + 1 + max(OFFSETS))
+        r = line_response(img[:, a:b])[ln.x0 - a:ln.x1 + 1 - a]
         if np.max(r * np.sign(ln.contrast)) > 0.5 * abs(ln.contrast):
             return True
     return False

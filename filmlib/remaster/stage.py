@@ -18,7 +18,8 @@ from ..errors import InputError
 from ..frames import from_float, luma, to_float
 from . import dust, flicker, grain, scratches
 from ..interpolate import _grid
-from .compensate import FlowCache, consistent, flow_signature, neighbours, rewarp, shot_of, warped_neighbours
+from .compensate import (FlowCache, consistent, flow_signature, neighbours, rewarp, shot_of, single_threaded,
+                         warped_neighbours)
 
 DUST, SCRATCH = 255, 128
 ANALYSIS_WIDTH = 160
@@ -158,8 +159,9 @@ class RemasterStage(Stage):
                                                                           if shot[0] <= j < shot[1]])
                         if not scratches.moves_with_scene(ln, y, warped)]
                 if mine:
-                    bands = [cv2.remap(scratches.band_mask(frame_lines(j), h, w).astype(np.float32),
-                                       _coords(wn.flow), None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE) > 0.5
+                    # nearest neighbour copies values: a uint8 mask warps to the same mask as a float one
+                    bands = [cv2.remap(scratches.band_mask(frame_lines(j), h, w).view(np.uint8),
+                                       _coords(wn.flow), None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE) > 0
                              for wn, j in zip(warped, neighbours(i, shot))]
                     cur = scratches.repair(cur, mine, warped, bands, sigma)
                     m[scratches.band_mask(mine, h, w)] = SCRATCH
@@ -187,12 +189,15 @@ class RemasterStage(Stage):
         one_sided = (ids[0] - i) * (ids[1] - i) > 0
         sus = dust.suspects(y, wy[0], wy[1], sigma, p.dust_strength)
         if sus.any() and not one_sided:
-            warped = [rewarp(wn, fixed[j], sus) for wn, j in zip(warped, ids)]
+            with single_threaded():
+                warped = [rewarp(wn, fixed[j], sus) for wn, j in zip(warped, ids)]
             wy = [_luma(wn.image) for wn in warped]
         # the motion must chain (current -> a -> b equals current -> b): at a shot's ends, where both
         # neighbours lie on one side and a disocclusion looks the same in both, pixel by pixel (with trusted
         # flow); elsewhere around each blob
-        chained = consistent(warped[0], warped[1], flows.one_way(ids[0], ids[1]), wy[0], sigma)
+        f_ab = flows.one_way(ids[0], ids[1])
+        with single_threaded():
+            chained = consistent(warped[0], warped[1], f_ab, wy[0], sigma)
         trusted = None
         if one_sided:
             trusted = (np.minimum(warped[0].reliable, warped[1].reliable) > 0.5) & chained
@@ -201,10 +206,10 @@ class RemasterStage(Stage):
         strength = p.dust_strength * ONE_SIDED_STRENGTH if one_sided else p.dust_strength
         spots = dust.detect(y, wy[0], wy[1], sigma, strength, exclude=exclude, trusted=trusted)
         matched = np.minimum(np.abs(y - wy[0]), np.abs(y - wy[1])) < 3.0 * sigma
-        spots = dust.drop_unexplained(spots, chained, 0.3, matched, 0.45)
+        spots = dust.drop_unexplained(dust.Blobs.of(spots), chained, 0.3, matched, 0.45)
         spots = dust.drop_moving(spots, y, [lumas[j] for j in ids], wy, [flows.flow(i, j)[0] for j in ids])
         spots = dust.drop_displaced(spots, y, wy, tuple(j - i for j in ids), sigma,
-                                    slack=ONE_SIDED_SLACK if one_sided else 0.0)
+                                    slack=ONE_SIDED_SLACK if one_sided else 0.0).mask()
         return warped, spots
 
 
