@@ -79,8 +79,8 @@ class FlowInterpolator:
             dis.setFinestScale(0)
         return dis
 
-    def flows(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Flow a->b and b->a at full resolution, (H, W, 2) float32 pixels."""
+    def _dis_inputs(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Both frames as the uint8 luma, at ``flow_scale``, that DIS sees."""
         import cv2
         h, w = a.shape[:2]
         s = self.flow_scale
@@ -89,15 +89,25 @@ class FlowInterpolator:
             size = (max(16, int(round(w * s))), max(16, int(round(h * s))))
             ya = cv2.resize(ya, size, interpolation=cv2.INTER_AREA)
             yb = cv2.resize(yb, size, interpolation=cv2.INTER_AREA)
-        ua = np.clip(ya * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        ub = np.clip(yb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return (np.clip(ya * 255.0 + 0.5, 0, 255).astype(np.uint8),
+                np.clip(yb * 255.0 + 0.5, 0, 255).astype(np.uint8))
+
+    def _full_size(self, flow: np.ndarray, h: int, w: int) -> np.ndarray:
+        import cv2
+        s = self.flow_scale
+        return flow if s == 1.0 else cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / s
+
+    def flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Flow a->b only, at full resolution, (H, W, 2) float32 pixels: one direction of :meth:`flows`."""
+        ua, ub = self._dis_inputs(a, b)
+        return self._full_size(self._dis().calc(ua, ub, None), *a.shape[:2])
+
+    def flows(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Flow a->b and b->a at full resolution, (H, W, 2) float32 pixels."""
+        ua, ub = self._dis_inputs(a, b)
         dis = self._dis()
-        fab = dis.calc(ua, ub, None)
-        fba = dis.calc(ub, ua, None)
-        if s != 1.0:
-            fab = cv2.resize(fab, (w, h), interpolation=cv2.INTER_LINEAR) / s
-            fba = cv2.resize(fba, (w, h), interpolation=cv2.INTER_LINEAR) / s
-        return fab, fba
+        h, w = a.shape[:2]
+        return self._full_size(dis.calc(ua, ub, None), h, w), self._full_size(dis.calc(ub, ua, None), h, w)
 
     def __call__(self, a: np.ndarray, b: np.ndarray, times: Sequence[float],
                  flows: tuple[np.ndarray, np.ndarray] | None = None, a_to_before: np.ndarray | None = None,

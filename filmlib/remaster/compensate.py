@@ -95,25 +95,12 @@ class FlowCache:
     def one_way(self, i: int, j: int) -> np.ndarray:
         """Flow i->j only, (H, W, 2) float32 pixels: the same numbers as ``flow(i, j)[0]``, but a pair not
         yet computed costs one DIS run instead of two (the chain check needs one direction of the skip pair)."""
-        import cv2
         key = (min(i, j), max(i, j))
         if key in self._pairs:
             return self.flow(i, j)[0]
         if (i, j) not in self._one:
-            # FlowInterpolator.flows, one direction (same resize, rounding and DIS preset)
-            a, b = self._lumas(i), self._lumas(j)
-            h, w = a.shape[:2]
-            s = self._flow.flow_scale
-            if s != 1.0:
-                size = (max(16, int(round(w * s))), max(16, int(round(h * s))))
-                a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
-                b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
-            ua = np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)
-            ub = np.clip(b * 255.0 + 0.5, 0, 255).astype(np.uint8)
             with single_threaded():
-                f = self._flow._dis().calc(ua, ub, None)
-            if s != 1.0:
-                f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) / s
+                f = self._flow.flow(self._lumas(i)[..., None], self._lumas(j)[..., None])
             self._one[(i, j)] = f
         return self._one[(i, j)]
 
