@@ -61,6 +61,14 @@ def line_response(y: np.ndarray, row_step: int = 3) -> np.ndarray:
     return best
 
 
+def relative_luma(y: np.ndarray) -> np.ndarray:
+    """(H, W) luma over its local mean, scaled to mid-gray: a dark scratch darkens the picture by a factor, so
+    where it crosses a dark suit or a shadow its absolute contrast is small and it would miss the coverage rule
+    (seen on the sample's astronaut shot); relative contrast is the same along the whole line."""
+    import cv2
+    return y / np.maximum(cv2.blur(y, (31, 31)), 0.2) * 0.5
+
+
 def grain_level(y: np.ndarray) -> float:
     """Rough grain RMS of one (H, W) luma frame: robust spread of horizontal neighbour differences (texture
     makes it read high, which only makes scratch detection more cautious)."""
@@ -70,7 +78,7 @@ def grain_level(y: np.ndarray) -> float:
 
 def candidates(y: np.ndarray, sigma: float, strength: float) -> list[Line]:
     """Scratch candidates of one (H, W) luma frame with grain RMS ``sigma``; ``strength`` in [0, 1]."""
-    resp = line_response(y)
+    resp = line_response(relative_luma(y))
     # a 9-row mean of grain differences has an RMS of about 1.4 sigma / 3 (clumped grain: a little more)
     thr = max(0.9 * sigma, 0.04 - 0.03 * strength)
     lines: list[Line] = []
@@ -118,7 +126,7 @@ def moves_with_scene(ln: Line, y: np.ndarray, warped: list[Warped]) -> bool:
         # the response is column by column from columns up to max(OFFSETS) away: a strip around the line
         # gives the same numbers as the whole frame at a fraction of the cost
         a, b = max(0, ln.x0 - max(OFFSETS)), min(img.shape[1], ln.x1 + 1 + max(OFFSETS))
-        r = line_response(img[:, a:b])[ln.x0 - a:ln.x1 + 1 - a]
+        r = line_response(relative_luma(img)[:, a:b])[ln.x0 - a:ln.x1 + 1 - a]
         if np.max(r * np.sign(ln.contrast)) > 0.5 * abs(ln.contrast):
             return True
     return False

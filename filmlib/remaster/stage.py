@@ -60,7 +60,7 @@ class RemasterStage(Stage):
     cuts found in the analysis pass bound every temporal window."""
 
     name = "remaster"
-    version = "2"
+    version = "3"
     context = 2
 
     def __init__(self, source: Film, params: RemasterParams = RemasterParams(), cuts: Sequence[int] | None = None,
