@@ -270,15 +270,19 @@ class Stage(Film):
     def cache(self) -> ChunkCache:
         return self._cache or default_cache()
 
-    def cached_analysis(self, analyse: Callable[[], np.ndarray]) -> np.ndarray:
-        """The stage's whole-clip analysis (a flat array ``analyse`` computes in one pass), kept in the chunk
-        cache under the stage's signature so a re-run or a second process does not analyse again."""
-        key = f"{self.signature}-analysis"
-        packed = self.cache.get(key)
-        if packed is None:
-            packed = analyse()
-            self.cache.put(key, packed)
-        return packed
+    def cached_analysis(self, analyse: Callable[[], np.ndarray], unpack: Callable[[np.ndarray], Any]) -> Any:
+        """The stage's whole-clip analysis: ``analyse()`` computes it as one flat array in one pass, the chunk
+        cache keeps it under the stage's signature (a re-run or a second process does not analyse again), and
+        ``unpack(packed)`` is kept on the stage for the chunks that follow."""
+        memo = self.__dict__.get("_analysis_memo")
+        if memo is None:
+            key = f"{self.signature}-analysis"
+            packed = self.cache.get(key)
+            if packed is None:
+                packed = analyse()
+                self.cache.put(key, packed)
+            memo = self._analysis_memo = unpack(packed)
+        return memo
 
     def input_range(self, start: int, stop: int) -> tuple[int, int]:
         """Which source frames ``[a, b)`` output frames ``[start, stop)`` need."""

@@ -10,7 +10,7 @@ detectors, LK tracking, partial affine fit and rolling-mean smoothing) for users
 from __future__ import annotations
 
 import logging
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -120,20 +120,16 @@ class StabilizeStage(Stage):
         self.border, self.max_crop, self.kp, self.window = border, max_crop, vidstab_kp, vidstab_window
         self.border_size = border_size
         self.progress = progress
-        self._analysis: dict[str, np.ndarray] | None = None
 
     # -- analysis -------------------------------------------------------------------------------------
     def analysis(self) -> dict[str, np.ndarray]:
         """trajectory (n, 4), smoothed (n, 4), corrections (n, 2, 3) and zoom; cached on disk."""
-        if self._analysis is not None:
-            return self._analysis
-        packed = self.cached_analysis(self._analyse)
+        return self.cached_analysis(self._analyse, self._unpack)
+
+    def _unpack(self, packed: np.ndarray) -> dict[str, Any]:
         n = self.info.frame_count
-        traj = packed[:n * 4].reshape(n, 4)
-        smooth = packed[n * 4: n * 8].reshape(n, 4)
-        corr = packed[n * 8: n * 14].reshape(n, 2, 3)
-        self._analysis = {"trajectory": traj, "smoothed": smooth, "corrections": corr, "zoom": float(packed[-1])}
-        return self._analysis
+        return {"trajectory": packed[:n * 4].reshape(n, 4), "smoothed": packed[n * 4: n * 8].reshape(n, 4),
+                "corrections": packed[n * 8: n * 14].reshape(n, 2, 3), "zoom": float(packed[-1])}
 
     def _motions(self) -> np.ndarray:
         """(n, 4) motion from frame i-1 to i (zero at the first frame of every shot)."""

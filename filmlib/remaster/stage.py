@@ -70,20 +70,16 @@ class RemasterStage(Stage):
         super().__init__(source, {**asdict(params), "cuts": self.cuts, "flow": flow_signature()})
         self.remaster = params
         self.progress = progress
-        self._analysis: dict[str, np.ndarray] | None = None
 
     # -- analysis -------------------------------------------------------------------------------------
     def analysis(self) -> dict[str, np.ndarray]:
         """``corr`` (n, k) flicker corrections and ``cuts``; one streaming pass, cached."""
-        if self._analysis is not None:
-            return self._analysis
-        packed = self.cached_analysis(self._analyse)
+        return self.cached_analysis(self._analyse, self._unpack)
+
+    def _unpack(self, packed: np.ndarray) -> dict[str, np.ndarray]:
         n = self.info.frame_count
         k = 2 + flicker.GRID[0] * flicker.GRID[1]
-        corr = packed[: n * k].reshape(n, k)
-        cuts = packed[n * k:].astype(int)
-        self._analysis = {"corr": corr, "cuts": cuts}
-        return self._analysis
+        return {"corr": packed[: n * k].reshape(n, k), "cuts": packed[n * k:].astype(int)}
 
     def _analyse(self) -> np.ndarray:
         n = self.info.frame_count
