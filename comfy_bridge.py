@@ -234,3 +234,35 @@ def model_folders(name: str) -> list[Path]:
         return [Path(p) for p in fp.get_folder_paths(name)]
     except KeyError:
         return []
+
+
+def executing_context() -> tuple[str, str] | None:
+    """(prompt_id, node_id) of the node ComfyUI is executing now, or None outside ComfyUI / between nodes.
+    The headless runner sets the same through :func:`set_headless_context`."""
+    utils = _comfy("comfy_execution.utils")
+    if utils is not None and hasattr(utils, "get_executing_context"):
+        ctx = utils.get_executing_context()
+        if ctx is not None:
+            return str(ctx.prompt_id), str(ctx.node_id)
+    return _HEADLESS_CONTEXT
+
+
+_HEADLESS_CONTEXT: tuple[str, str] | None = None
+
+
+def set_headless_context(context: tuple[str, str] | None) -> None:
+    """The headless runner's (prompt_id, node_id) of the node it runs now (None when done)."""
+    global _HEADLESS_CONTEXT
+    _HEADLESS_CONTEXT = context
+
+
+def register_routes() -> bool:
+    """Add the pack's HTTP routes (``/filmrestore/...``, see ``routes/``) to ComfyUI's server; False outside
+    ComfyUI. Called once when ComfyUI imports the pack."""
+    server = _comfy("server")
+    instance = getattr(getattr(server, "PromptServer", None), "instance", None) if server is not None else None
+    if instance is None:
+        return False
+    from .routes import setup
+    setup(instance.routes)
+    return True

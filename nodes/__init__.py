@@ -8,6 +8,7 @@ from .io_nodes import FilmLoadVideo, FilmSaveVideo
 from .remaster_node import FilmRemaster
 from .restore_nodes import FilmDeblur, FilmUpscale
 from .scene_nodes import FilmSceneDetect, FilmSceneRange, FilmSelectScenes
+from .recording import instrument
 from .stabilize_node import FilmStabilize
 
 NODE_CLASS_MAPPINGS = {
@@ -26,6 +27,8 @@ NODE_CLASS_MAPPINGS = {
     "FilmSceneRange": FilmSceneRange,
     "FilmStabilize": FilmStabilize,
 }
+
+instrument(NODE_CLASS_MAPPINGS)  # the before/after view reads each node's FILMs of the last run
 
 NODE_DISPLAY_NAME_MAPPINGS = {
     "FilmLoadVideo": "Film: Load Video / Sequence",

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from .. import comfy_bridge as bridge
 from ..filmlib.errors import FilmRestoreError, WorkflowError
 from .validate import _is_link, validate_prompt
 
@@ -24,6 +26,7 @@ class RunResult:
     outputs: dict[str, tuple] = field(default_factory=dict)   # node id -> outputs
     executed: list[str] = field(default_factory=list)         # node ids that ran (not cached)
     seconds: float = 0.0
+    prompt_id: str = ""                                        # as ComfyUI's: names this run in /filmrestore/ routes
 
 
 def _order(prompt: Mapping[str, Mapping[str, Any]], targets: list[str]) -> list[str]:
@@ -73,7 +76,8 @@ class Runner:
             raise WorkflowError(errors)
         start = time.perf_counter()
         targets = [nid for nid, n in prompt.items() if getattr(self.node_classes[n["class_type"]], "OUTPUT_NODE", False)]
-        result = RunResult()
+        result = RunResult(prompt_id=uuid.uuid4().hex)
+        prompt_id = result.prompt_id
         keys: dict[str, str] = {}
         values: dict[str, tuple] = {}
         for nid in _order(prompt, targets):
@@ -101,12 +105,15 @@ class Runner:
                 | set(hidden)
             kwargs = {k: v for k, v in kwargs.items() if k in known}
             t0 = time.perf_counter()
+            bridge.set_headless_context((prompt_id, nid))
             try:
                 out = getattr(inst, cls.FUNCTION)(**kwargs)
             except FilmRestoreError as exc:
                 raise ExecutionError(f"node {nid} ({ctype}) failed: {exc}") from exc
             except (ValueError, TypeError, OSError, RuntimeError, IndexError) as exc:
                 raise ExecutionError(f"node {nid} ({ctype}) failed: {type(exc).__name__}: {exc}") from exc
+            finally:
+                bridge.set_headless_context(None)
             ui = None
             if isinstance(out, dict):
                 ui = out.get("ui")
