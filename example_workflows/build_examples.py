@@ -56,6 +56,36 @@ EXAMPLES = {
         {"id": 4, "type": "FilmSaveVideo", "widgets": {"filename_prefix": "FilmRestore/upscaled"},
          "links": {"film": (3, 0)}},
     ],
+    # the 4K/60 remaster people make of 1896 films (The Arrival of a Train): a super-resolution model to 2160 lines,
+    # then RIFE to 60 fps at half-scale flow (Practical-RIFE's advice for 4K); cut-aware; the audio is kept
+    "arrival_4k60.json": [
+        {"id": 1, "type": "FilmLoadVideo", "widgets": {"video": "sample/old_film.mp4"}},
+        {"id": 2, "type": "FilmSceneDetect", "links": {"film": (1, 0)}},
+        {"id": 3, "type": "FilmUpscale", "widgets": {"method": "model", "model_name": "realesr-general-x4v3.pth",
+                                                     "target_height": 2160, "denoise_strength": 0.5},
+         "links": {"film": (1, 0)}},
+        {"id": 4, "type": "FilmInterpolate", "widgets": {"method": "rife", "fps": 60.0, "rife_model": "rife426.pth",
+                                                         "rife_scale": 0.5},
+         "links": {"film": (3, 0), "scenes": (2, 0)}},
+        {"id": 5, "type": "FilmSaveVideo", "widgets": {"filename_prefix": "FilmRestore/arrival_4k60",
+                                                       "format": "h265-mp4"},
+         "links": {"film": (4, 0)}},
+    ],
+    # the same two stages in both orders, saved side by side, to see which order suits a film
+    "stage_order.json": [
+        {"id": 1, "type": "FilmLoadVideo", "widgets": {"video": "sample/old_film.mp4"}},
+        {"id": 2, "type": "FilmSceneDetect", "links": {"film": (1, 0)}},
+        {"id": 3, "type": "FilmRemaster", "title": "A1: remaster first", "links": {"film": (1, 0), "scenes": (2, 0)}},
+        {"id": 4, "type": "FilmUpscale", "title": "A2: then upscale", "widgets": {"factor": 2.0},
+         "links": {"film": (3, 0)}},
+        {"id": 5, "type": "FilmSaveVideo", "title": "A: remaster -> upscale",
+         "widgets": {"filename_prefix": "FilmRestore/order_remaster_first"}, "links": {"film": (4, 0)}},
+        {"id": 6, "type": "FilmUpscale", "title": "B1: upscale first", "widgets": {"factor": 2.0},
+         "links": {"film": (1, 0)}},
+        {"id": 7, "type": "FilmRemaster", "title": "B2: then remaster", "links": {"film": (6, 0), "scenes": (2, 0)}},
+        {"id": 8, "type": "FilmSaveVideo", "title": "B: upscale -> remaster",
+         "widgets": {"filename_prefix": "FilmRestore/order_upscale_first"}, "links": {"film": (7, 0), "compare": (4, 0)}},
+    ],
 }
 
 
