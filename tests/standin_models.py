@@ -21,6 +21,7 @@ STANDINS = {
     "rife-4.26": ("rife", "rife426.pth", ("rife_v426",)),
     "siggraph17": ("colorization", "siggraph17-df00044c.pth", ("zhang_siggraph17",)),
     "realesr-general-x4v3": ("upscale_models", "realesr-general-x4v3.pth", ()),
+    "realesr-general-wdn-x4v3": ("upscale_models", "realesr-general-wdn-x4v3.pth", ()),
 }
 
 
@@ -45,7 +46,7 @@ def write_standin(root: Path, name: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not manifests:  # Real-ESRGAN's compact net: spandrel's own class gives the official key layout
         from spandrel.architectures.Compact import Compact
-        torch.manual_seed(0)
+        torch.manual_seed(len(filename))  # the two Real-ESRGAN twins differ
         sd = Compact(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=32, upscale=4).state_dict()
         torch.save({"params": sd}, path)  # the file Real-ESRGAN publishes wraps the dict in 'params'
         return path
