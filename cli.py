@@ -123,6 +123,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .runner.validate import validate_prompt
     from .runner.workflow import read_workflow, to_api, is_ui_format
     classes, _ = _node_classes()
+    if args.replay is not None or args.workflow is None:
+        if (args.replay is None) == (args.workflow is None):
+            raise SystemExit("usage: python -m filmrestore run WORKFLOW.json | run --replay SIDECAR.provenance.json")
+        if args.input is not None:
+            raise SystemExit("--replay runs the recorded inputs again; to run the workflow on another clip, save "
+                             "the sidecar's prompt as a workflow file and use run WORKFLOW.json --input PATH")
+        return cmd_replay(args, classes)
     data = read_workflow(args.workflow)
     prompt = to_api(data, classes)
     errors = override_errors(prompt, args.set or [], args.input, args.output, classes, args.overwrite)
@@ -139,6 +146,72 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"wrote {out[0]}")
     print(f"done in {result.seconds:.1f} s")
     return 0
+
+
+def _replay_prompt(side: dict[str, Any], args: argparse.Namespace, classes: Mapping[str, Any]) -> dict[str, Any]:
+    """The recorded API prompt, set to write a new file (never over the recorded one unless --overwrite), reading
+    the input files the sidecar checked. Relative input names (a workflow from ComfyUI) are read from the recorded
+    input folder, so the workflow stored in the new file is the recorded one; otherwise the path is rewritten."""
+    from . import comfy_bridge as bridge
+    prompt = json.loads(json.dumps(side["prompt"]))
+    moved: list[tuple[dict[str, Any], str, str | None]] = []   # (inputs, recorded file, folder a name needs)
+    for rec in side.get("inputs", []):
+        node = prompt.get(rec.get("node") or "")
+        if node is None or not rec.get("spec"):
+            continue
+        name = node["inputs"]["video"]
+        try:
+            here = os.path.abspath(bridge.resolve_input_path(name))
+        except FilmRestoreError:
+            here = None
+        if here != rec["spec"]:
+            tail = os.sep + os.path.normpath(name)
+            folder = rec["spec"][:-len(tail)] if not os.path.isabs(name) and rec["spec"].endswith(tail) else None
+            moved.append((node["inputs"], rec["spec"], folder))
+    folders = {folder for _, _, folder in moved}
+    if len(folders) == 1 and None not in folders and not bridge.in_comfyui():
+        os.environ["FILMRESTORE_INPUT"] = folder = folders.pop()
+        print(f"reading the workflow's input names from the recorded input folder {folder}", file=sys.stderr)
+    else:
+        for inputs, spec, _ in moved:
+            inputs["video"] = spec
+    for node in prompt.values():
+        if node.get("class_type") == "FilmSaveVideo":
+            node["inputs"]["overwrite"] = bool(args.overwrite)
+    errors = override_errors(prompt, args.set or [], args.input, args.output, classes, args.overwrite)
+    if errors:
+        raise WorkflowError(errors)
+    return prompt
+
+
+def cmd_replay(args: argparse.Namespace, classes: Mapping[str, Any]) -> int:
+    """Check the inputs and models a sidecar records, run its workflow again, compare the new output."""
+    from .filmlib.io.provenance import ReplayMismatch, check_sidecar, compare_outputs, read_sidecar, sidecar_path
+    from .model_loaders.folders import find_model
+    from .nodes.io_nodes import compare_target
+    from .runner.execute import Runner
+    side = read_sidecar(args.replay)
+    problems, warnings = check_sidecar(side, find_model)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if problems and not args.force:
+        raise ReplayMismatch(problems)
+    for p in problems:
+        print(f"warning (--force): {p}", file=sys.stderr)
+    prompt = _replay_prompt(side, args, classes)
+    result = Runner(classes).run(prompt, extra_pnginfo=side.get("extra_pnginfo"))
+    nid, recorded = side.get("saver_node"), side["output"]
+    if nid not in result.outputs:
+        print(f"replayed, but the sidecar names no saver node of the workflow ({nid!r}): nothing to compare")
+        return 1
+    path = Path(result.outputs[nid][0])
+    if recorded["role"] == "compare":
+        fmt = FORMATS[prompt[nid]["inputs"]["format"]]
+        path = Path(compare_target(path, fmt).rstrip("/"))
+    new = read_sidecar(sidecar_path(path))["output"]
+    same, sentence = compare_outputs(recorded, new)
+    print(f"wrote {path}: {sentence}")
+    return 0 if same else 1
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
@@ -241,7 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log what each node does")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run a ComfyUI workflow JSON (UI or API format)")
-    r.add_argument("workflow")
+    r.add_argument("workflow", nargs="?", help="the workflow (UI or API format)")
+    r.add_argument("--replay", metavar="SIDECAR.provenance.json",
+                   help="run again what the sidecar beside an output records: first checks that the inputs and "
+                        "models are the recorded ones (lists each difference and stops), then writes a new "
+                        "numbered file (or --output) and says whether it is bit-identical to the recorded one")
+    r.add_argument("--force", action="store_true", help="--replay even when inputs or models differ")
     r.add_argument("--input", help="path for the workflow's FilmLoadVideo")
     r.add_argument("--output", help="the file the workflow's FilmSaveVideo writes: exactly this name, its extension "
                                     "(.mp4, .mov, .mkv) picks the container; a folder (ending in /) saves inside it "

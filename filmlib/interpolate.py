@@ -211,6 +211,7 @@ class InterpolateStage(Stage):
         self._times: list[Fraction] | None = None
         self._uses_neighbours = bool(getattr(interpolator, "quadratic", False))
         self._flow_memo: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._cut_memo: dict[tuple[int, int], bool] = {}   # pairs judged from their pictures, for the record
 
     # -- timing ---------------------------------------------------------------------------------------
     def kept_frames(self) -> list[int]:
@@ -261,7 +262,38 @@ class InterpolateStage(Stage):
     def _crosses_cut(self, i: int, j: int, fi: np.ndarray, fj: np.ndarray) -> bool:
         if self.cuts is not None:
             return any(i < c <= j for c in self.cuts)
-        return self.detect_cuts and is_cut(fi, fj)
+        if not self.detect_cuts:
+            return False
+        if (i, j) not in self._cut_memo:
+            self._cut_memo[(i, j)] = is_cut(fi, fj)
+        return self._cut_memo[(i, j)]
+
+    def synthesized_frames(self) -> list[int]:
+        """Output frames the interpolator made between two source frames of one shot, ascending; every other
+        frame is a source frame (or, at a cut, the nearer one held). Where cuts are found from the pictures, the
+        pairs not computed in this process are read from the source to judge them."""
+        between: dict[tuple[int, int], list[int]] = {}
+        for k in range(self.info.frame_count):
+            i, j, t = self.source_position(k)
+            if t != 0.0:
+                between.setdefault((i, j), []).append(k)
+        unknown = sorted(p for p in between if self.cuts is None and self.detect_cuts and p not in self._cut_memo)
+        if unknown:
+            wanted = {i for pair in unknown for i in pair}
+            held: dict[int, np.ndarray] = {}
+            pos = 0
+            for first, frames in self.source.chunks():
+                held.update((first + n, f) for n, f in enumerate(frames) if first + n in wanted)
+                while pos < len(unknown) and unknown[pos][1] in held:
+                    i, j = unknown[pos]
+                    self._crosses_cut(i, j, held[i], held[j])
+                    pos += 1
+                # pairs are consecutive kept frames: only the latest frame can start a pair in a later chunk
+                held = {i: held[i] for i in held if i == max(held)}
+                if pos == len(unknown):
+                    break
+        none = np.empty(0)
+        return sorted(k for (i, j), ks in between.items() if not self._crosses_cut(i, j, none, none) for k in ks)
 
     def compute(self, frames: np.ndarray, first: int, start: int, stop: int) -> np.ndarray:
         plan: dict[tuple[int, int], list[tuple[int, float]]] = {}

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 from .. import comfy_bridge as bridge
 from ..filmlib.clip import Film, require_film
@@ -13,7 +14,9 @@ from ..filmlib.errors import DecodeError, InputError
 from ..filmlib.io.open import is_sequence_spec, open_clip
 from ..filmlib.io.sequence_source import IMAGE_EXTENSIONS, find_sequence
 from ..filmlib.io.video_source import VIDEO_EXTENSIONS
-from ..filmlib.io.writer import FORMATS, format_for, save_film
+from ..filmlib.io.provenance import RunContext, describe_run, output_record
+from ..filmlib.io.writer import FORMATS, Format, SaveResult, save_film
+from ..model_loaders.folders import find_model
 from .common import CATEGORY, FILM
 
 
@@ -105,7 +108,10 @@ def not_found_message(video: str) -> str:
 class FilmSaveVideo:
     DESCRIPTION = ("Encode a FILM, pulling frames chunk by chunk (memory does not grow with length). Keeps the "
                    "source audio in sync. Writes to a temporary file and renames it; never overwrites unless "
-                   "asked. Connect 'compare' to also save a side-by-side before/after video.")
+                   "asked. Connect 'compare' to also save a side-by-side before/after video. The workflow is "
+                   "stored in the file as ComfyUI's own savers do (drop it on the canvas to load the graph), and "
+                   "'<name>.provenance.json' beside it records inputs, models and versions to replay it "
+                   "(python -m filmrestore run --replay).")
     CATEGORY = f"{CATEGORY}/io"
     RETURN_TYPES = ("STRING",)
     RETURN_NAMES = ("path",)
@@ -129,7 +135,7 @@ class FilmSaveVideo:
         }, "optional": {
             "compare": (FILM, {"tooltip": "The original clip: also save '<name>_compare' with original and "
                                           "restored side by side."}),
-        }, "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}}
+        }, "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO", "unique_id": "UNIQUE_ID"}}
 
     @classmethod
     def VALIDATE_INPUTS(cls, filename_prefix: str) -> bool | str:
@@ -140,26 +146,28 @@ class FilmSaveVideo:
         return True
 
     def save(self, film: Film, filename_prefix: str, format: str, crf: int, overwrite: bool,
-             compare: Film | None = None, prompt: Any = None, extra_pnginfo: Any = None) -> dict[str, Any]:
+             compare: Film | None = None, prompt: Any = None, extra_pnginfo: Any = None,
+             unique_id: Any = None) -> dict[str, Any]:
         film = require_film(film)
         out_dir = bridge.output_directory()
         target = bridge.resolve_output_prefix(filename_prefix)
-        metadata = {}
+        metadata = {}   # as ComfyUI's SaveVideo/SaveWEBM: "prompt", then each extra_pnginfo item ("workflow")
         if prompt is not None:
             metadata["prompt"] = json.dumps(prompt)
         for key, value in (extra_pnginfo or {}).items():
             metadata[key] = json.dumps(value)
+        ctx = RunContext(prompt, extra_pnginfo, None if unique_id is None else str(unique_id),
+                         bridge.resolve_input_path, find_model)
         result = save_film(film, target, format, crf, overwrite, bridge.progress_reporter(len(film), "saving"),
-                           metadata)
+                           metadata, recorder(film, ctx, "output"))
         paths = [result.path]
         if compare is not None:
             side = SideBySide(require_film(compare, "compare"), film)
             fmt = FORMATS[format]
-            stem = result.path.with_suffix("") if fmt.kind != "sequence" else result.path
             # the comparison goes into the same container as the result (--output out.mkv -> out_compare.mkv)
-            cmp_target = f"{stem}_compare{result.path.suffix}" if fmt.kind != "sequence" else f"{stem}_compare/"
-            cmp = save_film(side, cmp_target, format, crf, overwrite,
-                            bridge.progress_reporter(len(side), "comparison"), metadata)
+            cmp = save_film(side, compare_target(result.path, fmt), format, crf, overwrite,
+                            bridge.progress_reporter(len(side), "comparison"), metadata,
+                            recorder(side, ctx, "compare"))
             paths.append(cmp.path)
         previews = []
         for p in paths:
@@ -171,3 +179,20 @@ class FilmSaveVideo:
                 subfolder = "" if rel.parent.as_posix() == "." else rel.parent.as_posix()
                 previews.append({"filename": rel.name, "subfolder": subfolder, "type": "output"})
         return {"ui": {"images": previews, "animated": (True,)}, "result": (str(result.path),)}
+
+
+def compare_target(path: Path, fmt: Format) -> str:
+    """Where the side-by-side of the output ``path`` goes: ``<name>_compare`` in the same container."""
+    if fmt.kind == "sequence":
+        return f"{path}_compare/"
+    return f"{path.with_suffix('')}_compare{path.suffix}"
+
+
+def recorder(film: Film, ctx: RunContext, role: str) -> Callable[[Path, SaveResult], dict[str, Any]]:
+    """The provenance sidecar of ``film`` saved at a path: what the run was, then what it wrote."""
+    def record(path: Path, result: SaveResult) -> dict[str, Any]:
+        run = describe_run(film, ctx)
+        return {"provenance_schema": run.pop("provenance_schema"), "output": output_record(path, result, role),
+                **run}
+    return record
+

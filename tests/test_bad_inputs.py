@@ -319,7 +319,9 @@ def test_bad_input_is_refused_cleanly(case: Case, env: Env, monkeypatch, capsys,
     for needle in case.says:
         assert needle in text, f"{needle!r} not in:\n{text}"
     after = snapshot(env.root)
-    allowed = lambda rel: any(rel == w or rel.startswith(w + "/") for w in case.writes)   # noqa: E731
+    # an output's provenance sidecar (<output>.provenance.json) comes with it
+    allowed = lambda rel: any(rel in (w, w + ".provenance.json") or rel.startswith(w + "/")   # noqa: E731
+                              for w in case.writes)
     assert {k: v for k, v in after.items() if not allowed(k)} == {k: v for k, v in before.items() if not allowed(k)}
     for w in case.writes:
         if case.rc == 0:
@@ -408,7 +410,7 @@ def test_kill_9_leaves_a_partial_that_the_next_run_removes_and_resumes_from_the_
     out, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
     assert not partial.exists() and "Traceback" not in err
-    assert sorted(p.name for p in env.out.iterdir()) == ["earlier.mkv", "res.mkv"]
+    assert sorted(p.name for p in env.out.iterdir()) == ["earlier.mkv", "res.mkv", "res.mkv.provenance.json"]
     assert all(p.stat().st_ino == ino for p, ino in cached.items())   # chunks reused, not recomputed
     from filmrestore.filmlib.io.open import open_clip
     assert open_clip(env.out / "res.mkv").info.frame_count == 48

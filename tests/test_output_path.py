@@ -42,7 +42,9 @@ def workflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def listing(folder: Path) -> list[str]:
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+    """What ``folder`` holds besides the provenance sidecars (tests/test_provenance.py checks those)."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if not p.name.endswith(".provenance.json"))
 
 
 def test_output_is_exactly_the_path_and_its_extension_picks_the_container(workflow, tmp_path):

@@ -8,12 +8,16 @@ replaces a file, or a sequence folder that holds only our own frames, never anyt
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import math
 import os
 import queue
 import secrets
+import struct
 import threading
+import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +30,7 @@ from ..errors import EncodeError, InputError
 from ..frames import convert_depth
 from .audio import AudioPump
 from .limits import check_encodable
+from .provenance import sidecar_path, write_sidecar
 from .output_path import (OutputTarget, check_overwrite, clean_leftovers, make_folder, place_output, remove_empty,
                           remove_ours, writing)
 
@@ -64,6 +69,18 @@ class SaveResult:
     frames: int
     format: str
     audio: str  # "copied", "re-encoded" or "none"
+    frames_sha256: str = ""   # of the frames as handed to the encoder (shape, dtype, pixels)
+    stream_sha256: str = ""   # of the encoded video packets, or of the frame files of a sequence, in order
+    sidecar: Path | None = None
+
+
+# Container options. movflags=use_metadata_tags is how ComfyUI's SaveVideo stores its "prompt" and "workflow"
+# (udta/meta keys + ilst, the boxes the front end's isobmff.ts parses); faststart puts that moov box first, since
+# the front end reads only the first 64 MiB of a dropped file. Matroska writes a random segment UID unless
+# bitexact: without it the same job never gives the same bytes twice.
+CONTAINER_OPTIONS = {"mp4": {"movflags": "use_metadata_tags+faststart"},
+                     "mov": {"movflags": "use_metadata_tags+faststart"},
+                     "mkv": {"fflags": "+bitexact"}}
 
 
 def format_for(key: str) -> Format:
@@ -209,12 +226,20 @@ def prefetched_chunks(film: Film, depth: int = 2) -> Iterator[tuple[int, np.ndar
         worker.join()
 
 
+def _frame_digest(film: Film) -> Any:
+    info = film.info
+    return hashlib.sha256(f"{info.width}x{info.height}x{info.channels}:{info.dtype}\n".encode())
+
+
 def _write_video(film: Film, fmt: Format, kind: str, tmp: Path, where: str, crf: int, progress: Progress | None,
-                 metadata: dict[str, str] | None) -> str:
+                 metadata: dict[str, str] | None) -> tuple[str, str, str]:
+    """Encode ``film`` into ``tmp``; returns (audio mode, frames sha256, video packets sha256)."""
     import av
     info = film.info
+    frames_hash, packets_hash = _frame_digest(film), hashlib.sha256()
     with writing(where):
-        container = av.open(str(tmp), mode="w", format={"mkv": "matroska"}.get(kind, kind))
+        container = av.open(str(tmp), mode="w", format={"mkv": "matroska"}.get(kind, kind),
+                            options=CONTAINER_OPTIONS.get(kind, {}))
     pump = None
     audio_mode = "none"
     finished = False
@@ -230,10 +255,12 @@ def _write_video(film: Film, fmt: Format, kind: str, tmp: Path, where: str, crf:
         for first, frames in prefetched_chunks(film):
             with writing(where):
                 for j, arr in enumerate(frames):
+                    frames_hash.update(np.ascontiguousarray(arr).data)
                     frame = _to_av_frame(arr)
                     frame.pts = int(round(info.time_of(first + j) / tb))
                     frame.time_base = tb
                     for packet in stream.encode(frame):
+                        packets_hash.update(bytes(packet))
                         container.mux(packet)
                 done = first + len(frames)
                 if pump is not None:
@@ -242,6 +269,7 @@ def _write_video(film: Film, fmt: Format, kind: str, tmp: Path, where: str, crf:
                 progress(done, info.frame_count, frames[-1])
         with writing(where):
             for packet in stream.encode(None):
+                packets_hash.update(bytes(packet))
                 container.mux(packet)
             if pump is not None:
                 pump.until(None)
@@ -257,7 +285,7 @@ def _write_video(film: Film, fmt: Format, kind: str, tmp: Path, where: str, crf:
                 container.close()
             except OSError as exc:  # the write already failed (or was interrupted): keep that error, not this one
                 log.debug("closing the failed output %s: %s", tmp, exc)
-    return audio_mode
+    return audio_mode, frames_hash.hexdigest(), packets_hash.hexdigest()
 
 
 def write_frame_file(path: Path, data: bytes) -> None:
@@ -266,35 +294,60 @@ def write_frame_file(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-def _write_sequence(film: Film, fmt: Format, tmp: Path, where: str, progress: Progress | None) -> None:
+def png_text_chunks(data: bytes, text: dict[str, str]) -> bytes:
+    """PNG ``data`` with a tEXt chunk per ``text`` item after its header, as ComfyUI's SaveImage stores "prompt"
+    and "workflow" (the front end's png.ts reads them). Values must be Latin-1 (``json.dumps`` gives ASCII)."""
+    chunks = b""
+    for key, value in text.items():
+        body = b"tEXt" + key.encode("latin-1") + b"\0" + value.encode("latin-1")
+        chunks += struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    end_of_header = 8 + 8 + struct.unpack(">I", data[8:12])[0] + 4   # signature, then IHDR: length, type, crc
+    return data[:end_of_header] + chunks + data[end_of_header:]
+
+
+def _write_sequence(film: Film, fmt: Format, tmp: Path, where: str, progress: Progress | None,
+                    metadata: dict[str, str] | None = None) -> tuple[str, str]:
+    """Write ``film`` as frame files in the new folder ``tmp``; the first PNG carries ``metadata`` as text
+    chunks (one copy: a reel has many thousand frames). Returns (frames sha256, files sha256)."""
     import cv2
     with writing(where):
         tmp.mkdir()
     digits = max(6, len(str(film.info.frame_count)))
+    frames_hash, files_hash = _frame_digest(film), hashlib.sha256()
     for first, frames in prefetched_chunks(film):
         for j, arr in enumerate(frames):
             if fmt.codec == "tiff":
                 arr = convert_depth(arr, np.uint16)
+            frames_hash.update(np.ascontiguousarray(arr).data)
             img = arr[..., 0] if arr.shape[-1] == 1 else arr[..., ::-1]
             name = tmp / f"frame_{first + j:0{digits}d}{fmt.ext}"
             ok, data = cv2.imencode(fmt.ext, np.ascontiguousarray(img))
             if not ok:
                 raise EncodeError(f"OpenCV could not encode frame {first + j} as {fmt.ext} ({img.shape}, "
                                   f"{img.dtype})")
+            encoded = data.tobytes()
+            if first + j == 0 and metadata and fmt.codec == "png":
+                encoded = png_text_chunks(encoded, metadata)
+            files_hash.update(encoded)
             with writing(where):
-                write_frame_file(name, data.tobytes())
+                write_frame_file(name, encoded)
         if progress is not None:
             progress(first + len(frames), film.info.frame_count, frames[-1])
+    return frames_hash.hexdigest(), files_hash.hexdigest()
 
 
 def save_film(film: Film, target: str | os.PathLike, format: str = "h264-mp4", crf: int = 18,
               overwrite: bool = False, progress: Progress | None = None,
-              metadata: dict[str, str] | None = None) -> SaveResult:
+              metadata: dict[str, str] | None = None,
+              sidecar: Callable[[Path, SaveResult], dict[str, Any]] | None = None) -> SaveResult:
     """Encode ``film`` to ``target`` and return what was written.
 
     ``target``: a file name (``out.mkv``: exactly that file, its extension picks the container), a sequence folder
     name ending in ``/``, or a prefix that gets the next free number (``clip`` -> ``clip_00001.mp4``). A taken
     name gets a number unless ``overwrite``, which replaces only a file or a folder of our own frames.
+    ``metadata`` (str -> str): container tags (the first PNG's text chunks). ``sidecar(path, result)``: the record
+    written as the output's provenance sidecar once the output is in place (a number whose sidecar name is taken
+    is skipped); if it cannot be written the output is removed again.
     """
     fmt = format_for(format)
     check_writable(film, fmt)
@@ -303,6 +356,9 @@ def save_film(film: Film, target: str | os.PathLike, format: str = "h264-mp4", c
         raise InputError(f"crf must be between 0 and 51, got {crf}")
     t = output_target(target, fmt)
     check_overwrite(t, overwrite)
+    side = sidecar_path(t.path)
+    if sidecar is not None and overwrite and t.exact and os.path.lexists(side) and not os.path.isfile(side):
+        raise EncodeError(f"will not overwrite {side}: it is not a file; move it away or choose another name")
     folder = t.stem.parent
     created = make_folder(folder)
     clean_leftovers(folder)
@@ -314,11 +370,13 @@ def save_film(film: Film, target: str | os.PathLike, format: str = "h264-mp4", c
             if film.info.audio is not None:
                 log.warning("image sequences carry no audio: the source audio of %s is not saved",
                             film.info.source_name)
-            _write_sequence(film, fmt, tmp, where, progress)
+            frames_sha, stream_sha = _write_sequence(film, fmt, tmp, where, progress, metadata)
         else:
-            audio = _write_video(film, fmt, t.container, tmp, where, crf, progress, metadata)
+            audio, frames_sha, stream_sha = _write_video(film, fmt, t.container, tmp, where, crf, progress, metadata)
         with writing(where):
             path = place_output(tmp, t, overwrite)
+            while sidecar is not None and os.path.lexists(sidecar_path(path)) and not (overwrite and path == t.path):
+                path = place_output(path, t, False)   # a sidecar left without its output: keep it, take the next
     except BaseException:
         try:
             remove_ours(tmp) if os.path.lexists(tmp) else None
@@ -326,4 +384,13 @@ def save_film(film: Film, target: str | os.PathLike, format: str = "h264-mp4", c
             log.warning("could not remove the partial output %s: %s", tmp, exc)
         remove_empty(created)
         raise
-    return SaveResult(path=path, frames=film.info.frame_count, format=fmt.key, audio=audio)
+    result = SaveResult(path=path, frames=film.info.frame_count, format=fmt.key, audio=audio,
+                        frames_sha256=frames_sha, stream_sha256=stream_sha)
+    if sidecar is None:
+        return result
+    try:
+        written = write_sidecar(path, sidecar(path, result), overwrite and path == t.path)
+    except BaseException:
+        remove_ours(path)   # an output without its record would be one nobody can reproduce
+        raise
+    return dataclasses.replace(result, sidecar=written)

@@ -105,6 +105,15 @@ class RemasterStage(Stage):
     def shots(self) -> list[tuple[int, int]]:
         return segments(self.info.frame_count, self.analysis()["cuts"].tolist())
 
+    def repaired_counts(self) -> np.ndarray:
+        """(n, 2) int64: pixels repaired in each frame as dust and blotches, and as line scratches (the defect
+        mask's 255 and 128); reads the cached masks, computing the chunks that have none."""
+        counts = np.zeros((self.info.frame_count, 2), np.int64)
+        for first, m in DefectMaskStage(self).chunks():
+            counts[first:first + len(m), 0] = np.count_nonzero(m == DUST, axis=(1, 2, 3))
+            counts[first:first + len(m), 1] = np.count_nonzero(m == SCRATCH, axis=(1, 2, 3))
+        return counts
+
     # -- frames ---------------------------------------------------------------------------------------
     def mask_key(self, k: int) -> str:
         return f"{self.signature}-mask-{self.chunk_frames}-{k}"
