@@ -6,6 +6,7 @@ Files are written once per session into a models folder laid out like ComfyUI's 
 """
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -36,6 +37,23 @@ def shared_tools():
     return fidelity_weights
 
 
+@functools.lru_cache(maxsize=None)
+def recipe_state_dict(manifest: str) -> tuple[dict, "OrderedDict"]:
+    """(fidelity meta or {}, state dict) of the fidelity recipe for manifest ``manifest`` (e.g.
+    "deoldify_video"), made once per test session (the video model takes ~25 s) and checked against the
+    fixture's sha256, so RNG drift shows up. Callers must not change the dict in place (copy it first)."""
+    fw = shared_tools()
+    if fw is None:
+        raise FileNotFoundError(f"{SHARED}/tools/fidelity_weights.py is needed for the {manifest} weights")
+    man = json.loads((SHARED / "fixtures" / "manifests" / f"{manifest}.json").read_text())
+    meta_path = SHARED / "fixtures" / "fidelity" / manifest / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    sd = fw.make_state_dict(man, meta.get("weights", {}).get("seed", 0))
+    if meta:
+        assert fw.state_dict_sha256(sd) == meta["weights"]["weights_sha256"], f"{manifest}: weights drifted"
+    return meta, sd
+
+
 def write_standin(root: Path, name: str) -> Path:
     """Write the stand-in for registry model ``name`` under ``root`` (a models folder); its path."""
     import torch
@@ -54,7 +72,7 @@ def write_standin(root: Path, name: str) -> Path:
     if fw is None:
         raise FileNotFoundError(f"{SHARED}/tools/fidelity_weights.py is needed to make {filename}")
     mans = [json.loads((SHARED / "fixtures" / "manifests" / f"{m}.json").read_text()) for m in manifests]
-    sds = [fw.make_state_dict(m, 0) for m in mans]
+    sds = [recipe_state_dict(m)[1] for m in manifests]
     layout = fw.official_layout(mans, sds, plain=name.startswith("rife"))
     torch.save(layout, path)
     return path

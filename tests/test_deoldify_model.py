@@ -16,22 +16,17 @@ from filmrestore.model_loaders.checkpoint import UnsafeCheckpointError
 from filmrestore.model_loaders.deoldify import (IMAGENET_MEAN, IMAGENET_STD, deoldify_normalize,
                                                 deoldify_postprocess, load_deoldify)
 from conftest import SHARED
+from standin_models import recipe_state_dict, shared_tools
 
 FIDELITY = SHARED / "fixtures" / "fidelity"
 SIZES = (64, 80, 96)  # 80 = 5 x 16: the encoder's 1/32 map rounds up and the decoder nearest-resizes to the skip
 
 
 def _weights(name: str):
-    """(meta, state dict) of the fidelity recipe for ``name``; the sha256 catches RNG drift."""
-    if not (SHARED / "tools" / "fidelity_weights.py").exists():
+    """(meta, state dict) of the fidelity recipe for ``name``, made once per session (sha256 checked)."""
+    if shared_tools() is None:
         pytest.skip(f"fidelity fixtures not found at {SHARED} (they come with the project's shared/ folder)")
-    sys.path.insert(0, str(SHARED / "tools"))
-    import fidelity_weights as fw
-    meta = json.loads((FIDELITY / name / "meta.json").read_text())
-    man = json.loads((SHARED / "fixtures" / "manifests" / f"{name}.json").read_text())
-    sd = fw.make_state_dict(man, meta["weights"]["seed"])
-    assert fw.state_dict_sha256(sd) == meta["weights"]["weights_sha256"]
-    return meta, sd
+    return recipe_state_dict(name)
 
 
 def _fastai_wrapper(sd: dict) -> dict:
