@@ -15,6 +15,7 @@ from .filmlib.cache import configure_cache, parse_bytes
 from .filmlib.errors import EncodeError, FilmRestoreError, WorkflowError
 from .filmlib.io.output_path import check_overwrite, is_our_sequence
 from .filmlib.io.writer import CONTAINERS, FORMATS, output_target
+from .runner.metrics_cli import add_parser as add_metrics_parser
 
 
 def _node_classes() -> tuple[dict[str, Any], dict[str, str]]:
@@ -345,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("name", nargs="?", help="model name (download) or checkpoint file (convert)")
     m.add_argument("--out", help="output .safetensors path for convert")
     m.set_defaults(func=cmd_models)
+    add_metrics_parser(sub)
     return p
 
 

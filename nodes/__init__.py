@@ -1,6 +1,7 @@
 """Node classes of the pack; each is a thin form around a library function."""
 from __future__ import annotations
 
+from .chroma_node import FilmChromaStabilize, FilmColourFlicker
 from .bridge_nodes import FilmFromImages, FilmFromVideo, FilmToImages
 from .degrade_node import FilmDegrade
 from .interpolate_node import FilmInterpolate
@@ -26,6 +27,8 @@ NODE_CLASS_MAPPINGS = {
     "FilmSelectScenes": FilmSelectScenes,
     "FilmSceneRange": FilmSceneRange,
     "FilmStabilize": FilmStabilize,
+    "FilmChromaStabilize": FilmChromaStabilize,
+    "FilmColourFlicker": FilmColourFlicker,
 }
 
 instrument(NODE_CLASS_MAPPINGS)  # the before/after view reads each node's FILMs of the last run
@@ -45,4 +48,6 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FilmSelectScenes": "Film: Select Shots",
     "FilmSceneRange": "Film: Shot / Frame Range",
     "FilmStabilize": "Film: Stabilize",
+    "FilmChromaStabilize": "Film: Chroma Stabilize (colour flicker, luma kept)",
+    "FilmColourFlicker": "Film: Colour Flicker (metric)",
 }
