@@ -10,12 +10,15 @@ import importlib
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
 
+from .filmlib import progress as stage_progress
 from .filmlib.errors import InputError
+from .filmlib.progress import Meter, RateLimiter, StageProgress
 
 log = logging.getLogger(__name__)
 
@@ -178,27 +181,125 @@ def resolve_output_prefix(prefix: str) -> str:
     return real + os.sep if prefix.endswith(("/", os.sep)) and not real.endswith(os.sep) else real
 
 
-def progress_reporter(total: int, desc: str = "frames") -> Callable[[int, int, Optional[np.ndarray]], None]:
-    """A progress callback ``(done, total, preview_frame)``: ComfyUI's ProgressBar (with a preview, and Cancel
-    raising through ComfyUI's interrupt) inside ComfyUI, a tqdm bar otherwise."""
-    utils = _comfy("comfy.utils")
-    mm = _comfy("comfy.model_management")
-    if utils is not None:
-        bar = utils.ProgressBar(total)
+# ---- progress: per node frames done, fps and time left, in ComfyUI's page or a tqdm bar headless ----
+
+PROGRESS_MESSAGE = "filmrestore.progress"  # our socket message (fps, time left), shown on the node by web/js
+SEND_EVERY_S = 0.5  # per node: a ten-minute clip sends a few messages a second, not one per chunk
+PREVIEW_EVERY_S = 2.0  # previews are JPEGs: at most one every 2 s for the whole prompt
+PREVIEW_SIZE = 512
+
+Progress = Callable[[int, int, Optional[np.ndarray]], None]
+
+
+def _server_instance() -> Any | None:
+    """ComfyUI's PromptServer instance, or None outside ComfyUI."""
+    server = _comfy("server")
+    return getattr(getattr(server, "PromptServer", None), "instance", None) if server is not None else None
+
+
+def _preview(frame: np.ndarray) -> tuple[str, Any, int]:
+    """A frame ``(H, W, C)`` uint8/uint16 as ComfyUI's preview tuple (format, PIL image, max size)."""
+    from PIL import Image
+    from .filmlib.frames import convert_depth
+    f = convert_depth(frame, np.uint8)
+    return "JPEG", Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f), PREVIEW_SIZE
+
+
+class ProgressSender:
+    """Sends a node's progress to ComfyUI's page: :data:`PROGRESS_MESSAGE` (frames done, frames per second,
+    seconds left; web/js/progress.js shows it on the node) and, for the node running now, ComfyUI's own
+    ProgressBar (its bar, previews, Cancel check); a node that already ran gets previews only. Cancel is
+    checked on every call, messages are rate limited per node (the last frame always goes out), previews for
+    all nodes together."""
+
+    def __init__(self, server: Any, utils: Any, mm: Any | None, clock: Callable[[], float] = time.monotonic):
+        self.server, self.utils, self.mm = server, utils, mm
+        self._sends = RateLimiter(SEND_EVERY_S, clock)
+        self._previews = RateLimiter(PREVIEW_EVERY_S, clock)
+
+    def _now(self) -> tuple[Any, Any]:
+        """(prompt_id, node_id) ComfyUI executes now; stages compute in the saver's prefetch thread, where
+        ComfyUI's context is unset: the server's last prompt and node then."""
+        ctx = executing_context()
+        if ctx is not None:
+            return ctx
+        return getattr(self.server, "last_prompt_id", None), getattr(self.server, "last_node_id", None)
+
+    def send(self, node: str | None, label: str, done: int, total: int, fps: float | None, eta: float | None,
+             frame: np.ndarray | None = None) -> bool:
+        """Report ``done`` of ``total`` frames of ``node``; True when a message went out."""
+        if self.mm is not None:
+            self.mm.throw_exception_if_processing_interrupted()  # Cancel stops the run between chunks
+        if not self._sends.ready(node, force=done >= total):
+            return False
+        prompt_id, running = self._now()
+        preview = _preview(frame) if frame is not None and self._previews.ready() else None
+        sid = getattr(self.server, "client_id", None)
+        if node is None or str(node) == str(running):
+            self.utils.ProgressBar(total, node_id=node).update_absolute(done, total, preview)
+        elif preview is not None:
+            # a node that already ran (its stage computes for the saver now) gets no ComfyUI progress: its
+            # ProgressBar would mark it running again (both pages then show it executing after the prompt
+            # ended) and a bare "progress" message is shown as the running node's percentage (1.58 "Current
+            # node: Save Video 69%" with the upscaler's 66/96); our message below carries its progress
+            self._preview_for(node, prompt_id, preview, sid)
+        self.server.send_sync(PROGRESS_MESSAGE, {
+            "prompt_id": prompt_id, "node": node, "stage": label, "value": done, "max": total,
+            "fps": None if fps is None else round(fps, 2), "eta": None if eta is None else round(eta, 1),
+        }, sid)
+        return True
+
+    def _preview_for(self, node: str, prompt_id: Any, preview: tuple, sid: Any) -> None:
+        """A preview shown on ``node`` (ComfyUI's preview-with-metadata message), for pages that read it;
+        older pages would show it on the running node instead, so they get none."""
+        protocol, flags = _comfy("protocol"), _comfy("comfy_api.feature_flags")
+        kind = getattr(getattr(protocol, "BinaryEventTypes", None), "PREVIEW_IMAGE_WITH_METADATA", None)
+        if kind is None or flags is None or not flags.supports_feature(
+                getattr(self.server, "sockets_metadata", {}), sid, "supports_preview_metadata"):
+            return
+        meta = {"node_id": node, "prompt_id": prompt_id, "display_node_id": node, "parent_node_id": None,
+                "real_node_id": node}
+        self.server.send_sync(kind, (preview, meta), sid)
+
+    def stage(self, event: StageProgress) -> None:
+        """The sink for :mod:`filmlib.progress`: a stage's chunk, reported for the node that built it."""
+        _, node = event.owner
+        if str(node) == str(self._now()[1]):
+            # a stage the running node built for itself (a saver's comparison, a report's mask): the node's own
+            # progress_reporter already tells how far it is; only Cancel is checked
+            if self.mm is not None:
+                self.mm.throw_exception_if_processing_interrupted()
+            return
+        self.send(node, event.stage, event.done, event.total, event.fps, event.eta, event.frame)
+
+
+def install_stage_progress(clock: Callable[[], float] = time.monotonic) -> bool:
+    """Inside ComfyUI: every Stage remembers the node that built it and reports its chunks as that node's
+    progress (while a saver pulls the whole chain). False (and nothing installed) outside ComfyUI."""
+    server, utils = _server_instance(), _comfy("comfy.utils")
+    if server is None or utils is None:
+        return False
+    sender = ProgressSender(server, utils, _comfy("comfy.model_management"), clock)
+    stage_progress.install(executing_context, sender.stage, clock)
+    return True
+
+
+def progress_reporter(total: int, desc: str = "frames", clock: Callable[[], float] = time.monotonic) -> Progress:
+    """A progress callback ``(done, total, preview_frame)`` for the node running now: inside ComfyUI its
+    progress bar, a preview now and then, fps and time left (rate limited; Cancel raises through ComfyUI's
+    interrupt on every call), a tqdm bar otherwise."""
+    utils, server = _comfy("comfy.utils"), _server_instance()
+    if utils is not None and server is not None:
+        ctx = executing_context()
+        node = ctx[1] if ctx is not None else None
+        sender = ProgressSender(server, utils, _comfy("comfy.model_management"), clock)
+        meter = Meter(total, clock)
 
         def report(done: int, total_: int, frame: np.ndarray | None = None) -> None:
-            if mm is not None:
-                mm.throw_exception_if_processing_interrupted()
-            preview = None
-            if frame is not None:
-                try:
-                    from PIL import Image
-                    from .filmlib.frames import convert_depth
-                    f = convert_depth(frame, np.uint8)
-                    preview = ("JPEG", Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f), 512)
-                except ImportError:
-                    preview = None
-            bar.update_absolute(done, total_, preview)
+            if total_ != meter.total:
+                meter.total = total_
+            meter.add(done - meter.done)
+            sender.send(node, desc, done, total_, meter.fps, meter.eta, frame)
         return report
     from tqdm import tqdm
     bar = tqdm(total=total, unit="frame", desc=desc, leave=False, disable=os.environ.get("FILMRESTORE_QUIET") == "1")
@@ -265,4 +366,5 @@ def register_routes() -> bool:
         return False
     from .routes import setup
     setup(instance.routes)
+    install_stage_progress()
     return True

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from .cache import ChunkCache, default_cache
+from .progress import chunk_ready, current_owner
 
 CHUNK_BYTES = 48 * 1024 * 1024  # one cached chunk: big enough to amortise I/O, small enough for a laptop
 MAX_CHUNK_FRAMES = 64
@@ -265,6 +266,7 @@ class Stage(Film):
         self.signature = make_signature(self.name, self.version, self.params, source.signature,
                                         [s.signature for s in self.extra_sources], self.info.frame_count)
         self.label = self.name
+        self.progress_owner = current_owner()  # the node building it, for progress while a consumer pulls
 
     @property
     def cache(self) -> ChunkCache:
@@ -317,6 +319,7 @@ class Stage(Film):
                 chunk = self._compute_chunk(c0, c1)
                 if self.cache_policy != "none":
                     self.cache.put(key, chunk, disk=self.cache_policy == "disk")
+            chunk_ready(self, k, chunk)
             parts.append(chunk[max(start, c0) - c0: min(stop, c1) - c0])
         return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0].copy()
 
