@@ -368,3 +368,9 @@ def register_routes() -> bool:
     setup(instance.routes)
     install_stage_progress()
     return True
+
+
+def metadata_disabled() -> bool:
+    """True when ComfyUI runs with ``--disable-metadata``: savers then leave the workflow out of the files."""
+    args = getattr(_comfy("comfy.cli_args"), "args", None)
+    return bool(getattr(args, "disable_metadata", False))

@@ -19,6 +19,10 @@ class DownloadError(FilmRestoreError):
     """A download failed or produced a file with the wrong checksum."""
 
 
+class ChecksumError(DownloadError):
+    """The downloaded file's size or sha256 differs from the published one (the file was deleted)."""
+
+
 def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -50,13 +54,13 @@ def download(info: ModelInfo, folder: Path | None = None, url: str | None = None
     if info.size is not None and part.stat().st_size != info.size:
         got = part.stat().st_size
         part.unlink(missing_ok=True)
-        raise DownloadError(f"{info.filename}: got {got} bytes, but the published file has {info.size}; the file "
+        raise ChecksumError(f"{info.filename}: got {got} bytes, but the published file has {info.size}; the file "
                             f"was deleted. Try again, or report a changed upstream file")
     if info.sha256:
         digest = sha256_of(part)
         if digest != info.sha256:
             part.unlink(missing_ok=True)
-            raise DownloadError(f"{info.filename}: sha256 {digest} does not match the published {info.sha256}; "
+            raise ChecksumError(f"{info.filename}: sha256 {digest} does not match the published {info.sha256}; "
                                 f"the file was deleted. Try again, or report a changed upstream file")
     os.replace(part, target)
     return target

@@ -152,9 +152,10 @@ class FilmSaveVideo:
         out_dir = bridge.output_directory()
         target = bridge.resolve_output_prefix(filename_prefix)
         metadata = {}   # as ComfyUI's SaveVideo/SaveWEBM: "prompt", then each extra_pnginfo item ("workflow")
-        if prompt is not None:
+        # ComfyUI started with --disable-metadata: no workflow in the file (the sidecar still records it)
+        if prompt is not None and not bridge.metadata_disabled():
             metadata["prompt"] = json.dumps(prompt)
-        for key, value in (extra_pnginfo or {}).items():
+        for key, value in ({} if bridge.metadata_disabled() else extra_pnginfo or {}).items():
             metadata[key] = json.dumps(value)
         ctx = RunContext(prompt, extra_pnginfo, None if unique_id is None else str(unique_id),
                          bridge.resolve_input_path, find_model)

@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from ..model_loaders import registry
-from ..model_loaders.download import DownloadError, download, verify
+from ..model_loaders.download import ChecksumError, DownloadError, download, verify
 from ..model_loaders.folders import folders
 from ..model_loaders.registry import ModelInfo
 
@@ -62,9 +62,7 @@ def downloadable(info: ModelInfo) -> bool:
 
 
 def _checksum_failure(exc: DownloadError) -> bool:
-    # download() deletes a file whose size or sha256 differs from the published one and says so
-    text = str(exc)
-    return "does not match the published" in text or "but the published file has" in text
+    return isinstance(exc, ChecksumError)  # download() has deleted the file
 
 
 @dataclass

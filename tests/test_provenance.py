@@ -352,3 +352,22 @@ def test_models_a_prompt_uses_are_recorded_with_sha256_and_licence(tmp_path):
     assert used[0]["sha256"] == hashlib.sha256(b"weights").hexdigest() and used[0]["size"] == 7
     assert used[0]["license"] == "MIT" and used[0]["registry_name"] == "rife-4.26"
     assert "not in deepremaster" in used[1]["missing"] and used[1]["non_commercial"] is True
+
+
+def test_disable_metadata_leaves_the_workflow_out_of_the_file(tmp_path, monkeypatch):
+    """ComfyUI's --disable-metadata: the saver writes no prompt/workflow tags (as core SaveVideo)."""
+    import av
+    from filmrestore import comfy_bridge
+    from filmrestore.filmlib.clip import ArrayFilm
+    from filmrestore.nodes.io_nodes import FilmSaveVideo
+    from conftest import moving_frames
+    film = ArrayFilm(moving_frames(4), Fraction(24))
+    saver = FilmSaveVideo()
+    for disabled in (False, True):
+        monkeypatch.setattr(comfy_bridge, "metadata_disabled", lambda: disabled)
+        out = saver.save(film, f"meta_{disabled}", "h264-mp4", 18, False, prompt={"1": {"class_type": "X"}},
+                         extra_pnginfo={"workflow": {"nodes": []}})
+        path = out["result"][0]
+        with av.open(path) as c:
+            keys = {k.lower() for k in c.metadata}
+        assert ({"prompt", "workflow"} <= keys) != disabled, (disabled, keys)
