@@ -4,6 +4,7 @@ from __future__ import annotations
 from .chroma_node import FilmChromaStabilize, FilmColourFlicker
 from .bridge_nodes import FilmFromImages, FilmFromVideo, FilmToImages
 from .degrade_node import FilmDegrade
+from .deoldify_node import FilmDeOldify
 from .interpolate_node import FilmInterpolate
 from .io_nodes import FilmLoadVideo, FilmSaveVideo
 from .remaster_node import FilmRemaster
@@ -27,6 +28,7 @@ NODE_CLASS_MAPPINGS = {
     "FilmSelectScenes": FilmSelectScenes,
     "FilmSceneRange": FilmSceneRange,
     "FilmStabilize": FilmStabilize,
+    "FilmDeOldify": FilmDeOldify,
     "FilmChromaStabilize": FilmChromaStabilize,
     "FilmColourFlicker": FilmColourFlicker,
 }
@@ -48,6 +50,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FilmSelectScenes": "Film: Select Shots",
     "FilmSceneRange": "Film: Shot / Frame Range",
     "FilmStabilize": "Film: Stabilize",
+    "FilmDeOldify": "Film: DeOldify (colourise)",
     "FilmChromaStabilize": "Film: Chroma Stabilize (colour flicker, luma kept)",
     "FilmColourFlicker": "Film: Colour Flicker (metric)",
 }

@@ -1,0 +1,61 @@
+"""FilmDeOldify: colour a black-and-white film with DeOldify, keeping the film's own luma."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..filmlib.clip import Film, require_film
+from ..filmlib.errors import InputError
+from .common import CATEGORY, FILM
+from .models_common import RUNTIME_INPUTS, model_choice
+
+
+class FilmDeOldify:
+    DESCRIPTION = ("Colour a black-and-white (or faded) film with DeOldify (Jason Antic; the official code and "
+                   "weights are MIT licensed). Put one of the official generators in models/deoldify: "
+                   "ColorizeVideo_gen.pth (trained for smooth, flicker-free video; the least colourful), "
+                   "ColorizeStable_gen.pth (the same architecture, trained for photos: landscapes, portraits) or "
+                   "ColorizeArtistic_gen.pth (the most vivid and detailed, but flickers more). Each frame is "
+                   "coloured as the official video colouriser does it; only the colour comes from the model: "
+                   "brightness and detail stay the film's own, at full resolution and bit depth. The output is "
+                   "always RGB.")
+    CATEGORY = f"{CATEGORY}/colour"
+    RETURN_TYPES = (FILM,)
+    RETURN_NAMES = ("film",)
+    OUTPUT_TOOLTIPS = ("The coloured clip (RGB, the source's size and bit depth).",)
+    FUNCTION = "colorize"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        rt = dict(RUNTIME_INPUTS)
+        rt.pop("tile")   # the network sees one small square per frame: nothing to tile
+        return {"required": {
+            "film": (FILM, {"tooltip": "The clip to colour (gray or colour; colour is reduced to its luma)."}),
+            "model": model_choice("deoldify", "DeOldify generator in models/deoldify: ColorizeVideo_gen.pth "
+                                              "(video), ColorizeStable_gen.pth or ColorizeArtistic_gen.pth (MIT)."),
+            "render_factor": ("INT", {"default": 21, "min": 7, "max": 45, "step": 1,
+                                      "tooltip": "The model colours a square of render_factor x 16 pixels, then "
+                                                 "the colour is stretched over the frame. 21 is the official "
+                                                 "video default; 10-15 is often best for old, soft or grainy "
+                                                 "footage (steadier, less blotchy colour); higher renders finer "
+                                                 "colour detail on clean scans, slower and with more memory."}),
+            "strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.05,
+                                   "tooltip": "Colour saturation: 1 the model's colour, 0 the film stays gray."}),
+            "batch_size": ("INT", {"default": 4, "min": 1, "max": 64,
+                                   "tooltip": "Frames through the network at once (halved automatically if the "
+                                              "GPU runs out of memory)."}),
+            **rt,
+        }}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, model: str) -> bool | str:
+        from ..filmlib.colorize.deoldify import resolve_model
+        try:
+            resolve_model(model)  # a missing file names the folder searched and the download
+        except InputError as exc:
+            return str(exc)
+        return True
+
+    def colorize(self, film: Film, model: str, render_factor: int, strength: float, batch_size: int,
+                 device: str, precision: str) -> tuple[Film]:
+        from ..filmlib.colorize.deoldify import DeOldifyStage
+        return (DeOldifyStage(require_film(film), model, render_factor, strength, device, precision, batch_size),)
