@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from fractions import Fraction
 
 import numpy as np
@@ -22,6 +21,7 @@ from filmrestore.model_loaders.deoldify import deoldify_normalize, deoldify_post
 from filmrestore.model_loaders.folders import ModelNotFoundError
 from filmrestore.nodes.deoldify_node import FilmDeOldify
 from conftest import SHARED
+from standin_models import recipe_state_dict, shared_tools
 
 FIXTURE = SHARED / "fixtures" / "fidelity" / "deoldify_artistic"
 FILE = "ColorizeArtistic_gen.pth"
@@ -33,18 +33,13 @@ FLOAT32 = 2e-7                       # the merge runs in float32: 1e-7 of full s
 @pytest.fixture(scope="module")
 def official(tmp_path_factory):
     """The fidelity weights written as the official ColorizeArtistic_gen.pth (a bare state dict)."""
-    if not (SHARED / "tools" / "fidelity_weights.py").exists():
+    if shared_tools() is None:
         pytest.skip(f"fidelity fixtures not found at {SHARED} (they come with the project's shared/ folder)")
-    sys.path.insert(0, str(SHARED / "tools"))
-    import fidelity_weights as fw
-    meta = json.loads((FIXTURE / "meta.json").read_text())
-    man = json.loads((SHARED / "fixtures" / "manifests" / "deoldify_artistic.json").read_text())
-    sd = fw.make_state_dict(man, meta["weights"]["seed"])
-    assert fw.state_dict_sha256(sd) == meta["weights"]["weights_sha256"]
+    meta, sd = recipe_state_dict("deoldify_artistic")   # made once per session, sha256 checked
     models = tmp_path_factory.mktemp("models")
     (models / "deoldify").mkdir()
     path = models / "deoldify" / FILE
-    torch.save(fw.official_layout([man], [sd]), path)
+    torch.save(sd, path)  # the official file is a bare state dict
     net = load_deoldify(path)
     MODEL_CACHE.get(path, torch.device("cpu"), torch.float32, lambda: net)   # the stages use this one load
     return {"models": models, "meta": meta, "net": net, "inputs": np.load(FIXTURE / "inputs.npz"),
