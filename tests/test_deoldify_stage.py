@@ -3,7 +3,6 @@ luma kept at 8 and 16 bits, gray films coloured to RGB, chunking and batching in
 the missing-model messages. Weights: the fidelity recipe in the official ColorizeArtistic_gen.pth layout."""
 from __future__ import annotations
 
-import json
 import os
 from fractions import Fraction
 
