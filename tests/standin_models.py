@@ -38,7 +38,7 @@ def shared_tools():
 
 
 @functools.lru_cache(maxsize=None)
-def recipe_state_dict(manifest: str) -> tuple[dict, "OrderedDict"]:
+def recipe_state_dict(manifest: str) -> tuple[dict, dict]:
     """(fidelity meta or {}, state dict) of the fidelity recipe for manifest ``manifest`` (e.g.
     "deoldify_video"), made once per test session (the video model takes ~25 s) and checked against the
     fixture's sha256, so RNG drift shows up. Callers must not change the dict in place (copy it first)."""

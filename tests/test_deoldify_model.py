@@ -3,9 +3,7 @@ the end-to-end chroma merge) through the user's loading path, in every file layo
 come in; strict key checking; the unsafe-pickle refusal; the post-processing's resize path."""
 from __future__ import annotations
 
-import json
 import os
-import sys
 
 import numpy as np
 import pytest
