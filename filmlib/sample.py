@@ -77,9 +77,39 @@ def clean_clip(spec: SampleSpec = SampleSpec()) -> tuple[np.ndarray, list[int]]:
     return np.concatenate(shots), cuts
 
 
+def reference_photo(photo: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A colour reference for a shot of ``photo``: mirrored and framed wider than the camera ever shows it
+    (the whole photo scaled to cover the frame, centred), so it has the shot's colours but none of its
+    frames; (height, width, 3) uint8."""
+    import cv2
+    ph, pw = photo.shape[:2]
+    z = max(width / pw, height / ph)
+    x0, y0 = (pw * z - width) / 2.0, (ph * z - height) / 2.0
+    m = np.float32([[z, 0, -x0], [0, z, -y0]])
+    view = cv2.warpAffine(photo, m, (width, height), flags=cv2.INTER_AREA if z < 1 else cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REFLECT)
+    return np.ascontiguousarray(view[:, ::-1])
+
+
+def write_references(folder: Path, spec: SampleSpec) -> Path:
+    """``folder/ref_0001.png``...: one colour reference per shot, in shot order, all of the clip's size (read
+    them with FilmLoadVideo as an image sequence, then FilmToImages)."""
+    import cv2
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(len(spec.shot_frames)):
+        ref = reference_photo(load_photo(SHOT_IMAGES[k % len(SHOT_IMAGES)]), spec.width, spec.height)
+        path = folder / f"ref_{k + 1:04d}.png"
+        tmp = folder / f".ref_{k + 1:04d}.partial-{os.getpid()}.png"
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(ref, cv2.COLOR_RGB2BGR)):
+            raise InputError(f"cannot write the sample's reference photo {path}: check the folder is writable")
+        os.replace(tmp, path)
+    return folder
+
+
 def make_sample(folder: str | os.PathLike, spec: SampleSpec = SampleSpec(),
                 degrade: DegradeParams = DegradeParams(seed=7), overwrite: bool = True) -> dict[str, Path]:
-    """Write ``old_film.mp4`` (degraded, 16 fps), ``clean.mkv`` (lossless clean frames) and ``truth.json``."""
+    """Write ``old_film.mp4`` (degraded, 16 fps), ``clean.mkv`` (lossless clean frames), ``truth.json`` and
+    ``references/ref_0001.png``... (a colour photo per shot, for FilmReferenceColorize)."""
     from .errors import EncodeError
     from .io.output_path import make_folder, write_problem
     from .io.writer import save_film
@@ -104,6 +134,10 @@ def make_sample(folder: str | os.PathLike, spec: SampleSpec = SampleSpec(),
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise InputError(write_problem(exc, paths["truth"])) from exc
+    try:
+        paths["references"] = write_references(folder / "references", spec)
+    except OSError as exc:
+        raise InputError(write_problem(exc, folder / "references")) from exc
     return paths
 
 

@@ -7,6 +7,7 @@ from .degrade_node import FilmDegrade
 from .deoldify_node import FilmDeOldify
 from .interpolate_node import FilmInterpolate
 from .io_nodes import FilmLoadVideo, FilmSaveVideo
+from .reference_colorize_node import FilmReferenceColorize
 from .remaster_node import FilmRemaster
 from .restore_nodes import FilmDeblur, FilmUpscale
 from .scene_nodes import FilmSceneDetect, FilmSceneRange, FilmSelectScenes
@@ -29,6 +30,7 @@ NODE_CLASS_MAPPINGS = {
     "FilmSceneRange": FilmSceneRange,
     "FilmStabilize": FilmStabilize,
     "FilmDeOldify": FilmDeOldify,
+    "FilmReferenceColorize": FilmReferenceColorize,
     "FilmChromaStabilize": FilmChromaStabilize,
     "FilmColourFlicker": FilmColourFlicker,
 }
@@ -51,6 +53,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FilmSceneRange": "Film: Shot / Frame Range",
     "FilmStabilize": "Film: Stabilize",
     "FilmDeOldify": "Film: DeOldify (colourise)",
+    "FilmReferenceColorize": "Film: Reference Colorize (from colour photos)",
     "FilmChromaStabilize": "Film: Chroma Stabilize (colour flicker, luma kept)",
     "FilmColourFlicker": "Film: Colour Flicker (metric)",
 }
