@@ -17,9 +17,9 @@ from .models_common import check_choice, check_model_choice, model_choice
 
 class FilmReferenceColorize:
     DESCRIPTION = ("Colour a gray film, or an IMAGE batch (e.g. FilmSceneDetect's keyframes, to give FilmRemaster's "
-                   "deepremaster its references), from colour reference photos: one for everything, or one per "
-                   "shot in shot order. 'transfer' (no weights) matches every pixel to the reference by lightness "
-                   "and local texture and takes its colour; 'global' only matches the colour statistics; "
+                   "deepremaster its references), from colour reference photos: one for everything, one per shot in "
+                   "shot order, or a set from which each shot takes the one most like it. 'transfer' (no weights) "
+                   "matches every pixel to the reference by lightness and local texture and takes its colour; 'global' only matches the colour statistics; "
                    "'siggraph17' runs Zhang et al.'s network from models/colorization with the reference as hints. "
                    "In a film, colour is carried along the optical flow inside each shot so it does not flicker, "
                    "and never crosses a cut. The picture's brightness is kept exactly; only colour is added.")
@@ -34,8 +34,10 @@ class FilmReferenceColorize:
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {"required": {
-            "references": ("IMAGE", {"tooltip": "Colour photos: one for all shots, or one per shot in shot order "
-                                                "(an image sequence folder through FilmLoadVideo and FilmToImages)."}),
+            "references": ("IMAGE", {"tooltip": "Colour photos: one for all shots, one per shot in shot order, or "
+                                                "any other number (each shot then takes the photo that looks most "
+                                                "like it). An image sequence folder through FilmLoadVideo and "
+                                                "FilmToImages, or ComfyUI's Load Image."}),
             "method": (list(METHODS), {"default": "transfer",
                                        "tooltip": "transfer: exemplar matching, no weights; global: colour "
                                                   "statistics only; siggraph17: Zhang et al. 2017 network."}),

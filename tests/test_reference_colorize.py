@@ -74,15 +74,17 @@ def test_chunked_equals_whole_and_found_cuts_equal_given(two_shots, monkeypatch)
     assert np.array_equal(found.read(0, len(found)), whole)
 
 
-def test_one_reference_for_all_and_wrong_counts(two_shots):
-    from filmrestore.filmlib.errors import InputError
+def test_one_reference_for_all_and_photos_matched_to_shots_when_counts_differ(two_shots):
     truth, gray, cuts = two_shots
     _, per_shot = _colour(gray, [truth[0], truth[cuts[0]]], cuts)
     _, one = _colour(gray, [truth[0]], cuts)            # the street photo for both shots
     shot2 = range(SHOT + 4, 2 * SHOT)
     assert np.mean([_de(one[i], truth[i]) for i in shot2]) > np.mean([_de(per_shot[i], truth[i]) for i in shot2]) + 2
-    with pytest.raises(InputError, match=r"3 reference images for 2 shots"):
-        _colour(gray, [truth[0]] * 3, cuts)
+    # more photos than shots (a trimmed clip): each shot takes the photo that looks like it, in any order
+    unrelated = np.full_like(truth[0], 128)
+    st, matched = _colour(gray, [truth[cuts[0]], unrelated, truth[0]], cuts)
+    assert [st.reference_of(0), st.reference_of(1)] == [2, 0]
+    assert np.array_equal(matched, per_shot)
 
 
 def test_node_colours_an_image_batch_each_from_its_own_reference(two_shots):
@@ -104,8 +106,10 @@ def test_node_colours_an_image_batch_each_from_its_own_reference(two_shots):
         # the 16-bit path keeps the luma too: gray in, same gray out
         y = got[k].astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
         assert np.abs(y - gray[i, ..., 0]).max() <= 1.0
-    with pytest.raises(InputError, match=r"3 reference images for 2 shots"):
-        node.colorize(torch.cat([refs, refs[:1]]), "transfer", 256, 8, 0.25, "none", "cpu", images=images)
+    # three photos for two keyframes: each keyframe takes the photo that looks like it
+    extra = node.colorize(torch.cat([refs.flip(0), refs[:1]]), "transfer", 256, 8, 0.25, "none", "cpu",
+                          images=images)[1]
+    assert np.array_equal((extra.numpy() * 255 + 0.5).astype(np.uint8), got)
     # a film alone: its shots found, the coloured film, and each shot's first frame as a preview
     from filmrestore.filmlib.clip import ArrayFilm
     film, previews = node.colorize(refs, "transfer", 256, 8, 0.25, "none", "cpu", film=ArrayFilm(gray, Fraction(24)))

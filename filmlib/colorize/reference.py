@@ -52,14 +52,20 @@ def shot_bounds(n: int, cuts: Sequence[int]) -> list[tuple[int, int]]:
     return list(zip(bounds, bounds[1:]))
 
 
-def check_reference_count(n_refs: int, n_shots: int, found: bool) -> None:
-    """One reference for all shots or one per shot; anything else is an error with both numbers."""
-    if n_refs == 1 or n_refs == n_shots:
-        return
-    how = ("cuts were detected (connect FilmSceneDetect's scenes to set the shots yourself)" if found
-           else "from the scenes given")
-    raise InputError(f"got {n_refs} reference images for {n_shots} shots ({how}); give one reference for all "
-                     f"shots or exactly one per shot, in shot order")
+def picture_descriptor(gray: np.ndarray) -> np.ndarray:
+    """What a picture holds regardless of framing, flips and colour: histograms of its lightness and of its
+    local contrast (gray (H, W) float in [0, 1]); compared with :func:`descriptor_distance`."""
+    import cv2
+    g = cv2.GaussianBlur(cv2.resize(gray.astype(np.float32), (160, 120), interpolation=cv2.INTER_AREA), (0, 0), 1.0)
+    grad = np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
+    h_light = np.histogram(g, 24, (0.0, 1.0))[0].astype(np.float64)
+    h_grad = np.histogram(np.minimum(grad, 2.0), 24, (0.0, 2.0))[0].astype(np.float64)
+    return np.concatenate([h_light / max(1.0, h_light.sum()), h_grad / max(1.0, h_grad.sum())])
+
+
+def descriptor_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Chi-square distance of two :func:`picture_descriptor`s (0 = the same histograms)."""
+    return float(0.5 * np.sum((a - b) ** 2 / (a + b + 1e-9)))
 
 
 class ReferenceColorizeStage(Stage):
@@ -112,8 +118,8 @@ class ReferenceColorizeStage(Stage):
         self._memo: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._shots: list[tuple[int, int]] | None = None
         self._starts: list[int] = []
-        if len(self.refs) > 1:   # fail at once, not after the first chunk
-            check_reference_count(len(self.refs), len(self.shots), self.given_cuts is None)
+        self._assigned: dict[int, int] = {}
+        self._ref_desc: list[np.ndarray] | None = None
 
     # -- shots ----------------------------------------------------------------------------------------
     @property
@@ -137,9 +143,23 @@ class ReferenceColorizeStage(Stage):
         return bisect.bisect_right([a for a, _ in self.shots] if self._shots is None else self._starts, i) - 1
 
     def reference_of(self, shot: int) -> int:
-        """Index of the reference that colours ``shot``."""
-        check_reference_count(len(self.refs), len(self.shots), self.given_cuts is None)
-        return 0 if len(self.refs) == 1 else shot
+        """Index of the reference that colours ``shot``: the only one; the shot's own when there is one per
+        shot; otherwise (a trimmed clip, a reel with fewer or more photos than shots) the photo whose
+        lightness and contrast histograms are closest to the shot's first, middle and last frames."""
+        if len(self.refs) == 1:
+            return 0
+        if len(self.refs) == len(self.shots):
+            return shot
+        if shot not in self._assigned:
+            if self._ref_desc is None:
+                self._ref_desc = [picture_descriptor(tr.source_luma(r).astype(np.float32) / 255.0) for r in self.refs]
+            a, b = self.shots[shot]
+            scale = np.float32(self.info.max_value)
+            descs = [picture_descriptor(tr.source_luma(self.source.frame(i)).astype(np.float32) / scale)
+                     for i in sorted({a, (a + b - 1) // 2, b - 1})]
+            cost = [sum(descriptor_distance(d, r) for d in descs) for r in self._ref_desc]
+            self._assigned[shot] = int(np.argmin(cost))
+        return self._assigned[shot]
 
     def segment_of(self, i: int) -> tuple[int, int]:
         """Anchors (a, b), a <= i <= b, inside frame ``i``'s shot: every ``key_interval`` from the shot's start,
