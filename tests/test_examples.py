@@ -86,3 +86,13 @@ def test_example_workflow_runs_headless(name, sample, models, tmp_path, monkeypa
         with av.open(str(path)) as c:
             frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
         assert len(frames) >= count and float(np.std(frames[-1])) > 1.0, f"{path.name}: empty or flat output"
+
+
+def test_every_example_has_a_thumbnail_and_a_headless_plan():
+    """The template browser shows NAME.jpg beside NAME.json; every template is run above."""
+    from PIL import Image
+    names = sorted(p.name for p in EXAMPLES.glob("*.json"))
+    assert names == sorted(PLANS), "add the new example to PLANS"
+    for name in names:
+        with Image.open(EXAMPLES / name.replace(".json", ".jpg")) as img:
+            assert img.format == "JPEG" and img.size[0] >= 256
