@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..filmlib.clip import Film, require_film
 from ..filmlib.errors import InputError
 from .common import CATEGORY, FILM
@@ -17,7 +19,8 @@ class FilmDeOldify:
                    "ColorizeArtistic_gen.pth (the most vivid and detailed, but flickers more). Each frame is "
                    "coloured as the official video colouriser does it; only the colour comes from the model: "
                    "brightness and detail stay the film's own, at full resolution and bit depth. The output is "
-                   "always RGB.")
+                   "always RGB. Without weights (model 'none'), connect a colour photo to 'reference': the film "
+                   "is then coloured from it by exemplar transfer, as FilmReferenceColorize does.")
     CATEGORY = f"{CATEGORY}/colour"
     RETURN_TYPES = (FILM,)
     RETURN_NAMES = ("film",)
@@ -44,11 +47,17 @@ class FilmDeOldify:
                                    "tooltip": "Frames through the network at once (halved automatically if the "
                                               "GPU runs out of memory)."}),
             **rt,
+        }, "optional": {
+            "reference": ("IMAGE", {"tooltip": "With model 'none' (no weights): colour photo(s) to colour the film "
+                                               "from instead (exemplar transfer, no weights)."}),
+            "scenes": ("SCENES", {"tooltip": "With a reference: the shots, so no colour crosses a cut."}),
         }}
 
     @classmethod
     def VALIDATE_INPUTS(cls, model: str) -> bool | str:
         from ..filmlib.colorize.deoldify import resolve_model
+        if model == "none":   # the weight-free path; the run says what to do if no reference is connected
+            return True
         try:
             resolve_model(model)  # a missing file names the folder searched and the download
         except InputError as exc:
@@ -56,6 +65,13 @@ class FilmDeOldify:
         return True
 
     def colorize(self, film: Film, model: str, render_factor: int, strength: float, batch_size: int,
-                 device: str, precision: str) -> tuple[Film]:
-        from ..filmlib.colorize.deoldify import DeOldifyStage
-        return (DeOldifyStage(require_film(film), model, render_factor, strength, device, precision, batch_size),)
+                 device: str, precision: str, reference: Any = None, scenes: Any = None) -> tuple[Film]:
+        from ..filmlib.colorize.deoldify import DeOldifyStage, resolve_model
+        film = require_film(film)
+        if model == "none" and reference is not None:
+            from ..filmlib.colorize.reference import ReferenceColorizeStage
+            from .reference_colorize_node import _frames
+            return (ReferenceColorizeStage(film, list(_frames(reference, np.uint8, "reference")),
+                                           scenes.cuts if scenes is not None else None),)
+        resolve_model(model)   # 'none' without a reference: which files to get, or to connect a photo
+        return (DeOldifyStage(film, model, render_factor, strength, device, precision, batch_size),)

