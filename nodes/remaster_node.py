@@ -71,7 +71,7 @@ class FilmRemaster:
                                              "restart at every cut (without it, cuts are detected)."}),
             "references": ("IMAGE", {"tooltip": "deepremaster: colour keyframes (one or more per shot) to colour "
                                                 "the film from."}),
-        }}
+        }, "hidden": {"prompt": "PROMPT", "unique_id": "UNIQUE_ID"}}
 
     @classmethod
     def VALIDATE_INPUTS(cls, method: str, deepremaster_model: str) -> bool | str:
@@ -88,8 +88,12 @@ class FilmRemaster:
     def remaster(self, film: Film, method: str, dust: bool, dust_strength: float, scratches: bool,
                  scratch_strength: float, flicker: bool, flicker_window: int, flicker_spatial: float, grain: float,
                  deepremaster_model: str, work_size: int, full_res_luma: bool, device: str,
-                 scenes: Scenes | None = None, references: Any = None) -> tuple[Film, Film, str]:
+                 scenes: Scenes | None = None, references: Any = None, prompt: Any = None,
+                 unique_id: Any = None) -> tuple[Film, Film, str]:
         film = require_film(film)
+        # the report needs the whole clip computed now; when nothing reads it, the frames stay lazy (streamed
+        # chunk by chunk by whatever pulls them) instead of computed here first
+        want_report = _output_used(prompt, unique_id, 2)
         if scenes is not None:
             scenes.check_film(film.info.frame_count)
         if method == "deepremaster":
@@ -97,14 +101,31 @@ class FilmRemaster:
             refs = _images(references) if references is not None else None
             out: Film = DeepRemasterStage(film, deepremaster_model, refs, scenes, work_size, full_res_luma, device)
             mask: Film = ChangeMaskStage(out, film)
-            return out, mask, change_report(mask, bridge.progress_reporter(len(film), "remaster"))
+            return out, mask, (change_report(mask, bridge.progress_reporter(len(film), "remaster")) if want_report
+                               else UNUSED_REPORT)
         if method != "classical":
             raise InputError(f"method must be one of {METHODS}, got {method!r}")
         params = RemasterParams(dust, dust_strength, scratches, scratch_strength, flicker, flicker_window,
                                 flicker_spatial, grain)
         stage = RemasterStage(film, params, scenes.cuts if scenes is not None else None)
         mask = DefectMaskStage(stage)
-        return stage, mask, classical_report(stage, mask, bridge.progress_reporter(len(film), "remaster"))
+        return stage, mask, (classical_report(stage, mask, bridge.progress_reporter(len(film), "remaster"))
+                             if want_report else UNUSED_REPORT)
+
+
+UNUSED_REPORT = "report not computed: connect the report output to get it"
+
+
+def _output_used(prompt: Any, unique_id: Any, slot: int) -> bool:
+    """Whether any node of the running prompt reads output ``slot`` of node ``unique_id`` (True when unknown)."""
+    if not isinstance(prompt, dict) or unique_id is None:
+        return True
+    nid = str(unique_id)
+    for node in prompt.values():
+        for value in (node.get("inputs") or {}).values() if isinstance(node, dict) else ():
+            if isinstance(value, list) and len(value) == 2 and str(value[0]) == nid and value[1] == slot:
+                return True
+    return False
 
 
 def _images(images: Any) -> list[np.ndarray]:

@@ -24,7 +24,8 @@ PLANS: dict[str, tuple[tuple[str, ...], int, tuple[str, ...]]] = {
     "stage_order.json": ((), 10, ()),
     "colour_from_reference.json": ((), 10, ()),
     "weightfree_restore.json": ((), 10, ()),
-    "budapest_1896.json": (("realesr-general-x4v3", "deoldify-video", "deepremaster", "rife-4.26"), 4, ()),
+    "budapest_1896.json": (("realesr-general-x4v3", "deoldify-video", "deepremaster", "rife-4.26"), 4,
+                           ("9.work_size=128",)),
     # a 4x model costs seconds a frame on a CPU: this one runs on a 160x120 copy of the clip, to 240 lines
     "arrival_4k60.json": (("realesr-general-x4v3", "realesr-general-wdn-x4v3", "rife-4.26"), 4,
                           ("3.target_height=240",)),

@@ -233,7 +233,7 @@ def test_a_moving_object_is_not_smeared_in_any_frame():
     assert len(gains) > 30 and min(gains) >= -0.1, np.round(gains, 2)
 
 
-def test_node_outputs_film_mask_and_report(real):
+def test_node_outputs_film_mask_and_report(real, monkeypatch):
     deg, clean, _ = age(real[:8], dust=8.0, scratches=1, flicker=0.08, grain=0.03)
     node = NODE_CLASS_MAPPINGS["FilmRemaster"]()
     defaults = {k: v[1]["default"] for k, v in node.INPUT_TYPES()["required"].items() if k != "film"}
@@ -249,6 +249,19 @@ def test_node_outputs_film_mask_and_report(real):
         node.remaster(ArrayFilm(deg, Fraction(24)), **{**defaults, "method": "deepremaster"})
     with pytest.raises(InputError, match="grain"):
         node.remaster(ArrayFilm(deg, Fraction(24)), **{**defaults, "grain": 1.5})
+    # a report nobody reads is not computed: the frames stay lazy until a consumer pulls them
+    from filmrestore.nodes.remaster_node import UNUSED_REPORT
+    prompt = {"7": {"class_type": "FilmRemaster", "inputs": {}},
+              "8": {"class_type": "FilmSaveVideo", "inputs": {"film": ["7", 0], "compare": ["7", 1]}}}
+    from filmrestore.filmlib.remaster.stage import RemasterStage
+    calls = []
+    lazy = ArrayFilm(deg, Fraction(24))
+    with monkeypatch.context() as m:
+        m.setattr(RemasterStage, "compute", lambda self, *a: calls.append(a) or pytest.fail("computed"))
+        film, _, report = node.remaster(lazy, **defaults, scenes=scenes, prompt=prompt, unique_id="7")
+    assert report == UNUSED_REPORT and not calls
+    prompt["9"] = {"class_type": "PreviewAny", "inputs": {"source": ["7", 2]}}
+    assert "dust and blotches" in node.remaster(lazy, **defaults, scenes=scenes, prompt=prompt, unique_id="7")[2]
 
 
 def test_a_real_one_frame_glitch_is_repaired_and_clean_frames_are_left_alone():
