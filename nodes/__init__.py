@@ -8,6 +8,7 @@ from .deoldify_node import FilmDeOldify
 from .interpolate_node import FilmInterpolate
 from .io_nodes import FilmLoadVideo, FilmSaveVideo
 from .reference_colorize_node import FilmReferenceColorize
+from .photos_node import FilmLoadPhotos
 from .remaster_node import FilmRemaster
 from .restore_nodes import FilmDeblur, FilmUpscale
 from .scene_nodes import FilmSceneDetect, FilmSceneRange, FilmSelectScenes
@@ -17,6 +18,7 @@ from .stabilize_node import FilmStabilize
 NODE_CLASS_MAPPINGS = {
     "FilmLoadVideo": FilmLoadVideo,
     "FilmSaveVideo": FilmSaveVideo,
+    "FilmLoadPhotos": FilmLoadPhotos,
     "FilmToImages": FilmToImages,
     "FilmFromImages": FilmFromImages,
     "FilmFromVideo": FilmFromVideo,
@@ -40,6 +42,7 @@ instrument(NODE_CLASS_MAPPINGS)  # the before/after view reads each node's FILMs
 NODE_DISPLAY_NAME_MAPPINGS = {
     "FilmLoadVideo": "Film: Load Video / Sequence",
     "FilmSaveVideo": "Film: Save Video",
+    "FilmLoadPhotos": "Film: Load Photos (colour references)",
     "FilmToImages": "Film: To Images",
     "FilmFromImages": "Film: From Images",
     "FilmFromVideo": "Film: From Video",

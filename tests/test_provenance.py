@@ -371,3 +371,26 @@ def test_disable_metadata_leaves_the_workflow_out_of_the_file(tmp_path, monkeypa
         with av.open(path) as c:
             keys = {k.lower() for k in c.metadata}
         assert ({"prompt", "workflow"} <= keys) != disabled, (disabled, keys)
+
+
+def test_reference_photos_are_recorded_and_a_changed_photo_stops_the_replay(clip, tmp_path, capsys):
+    """Photos reach the clip as an IMAGE batch (FilmLoadPhotos -> FilmReferenceColorize): still inputs."""
+    import cv2
+    refs = tmp_path / "input" / "refs"
+    refs.mkdir()
+    for k in range(2):
+        cv2.imwrite(str(refs / f"ref_{k + 1}.png"), np.full((48, 64, 3), (40 + 90 * k, 120, 200), np.uint8))
+    nodes = [{"id": 1, "type": "FilmLoadVideo", "widgets": {"video": "clip.mp4"}},
+             {"id": 2, "type": "FilmLoadPhotos", "widgets": {"photos": "refs/"}},
+             {"id": 3, "type": "FilmReferenceColorize", "widgets": {"method": "global"},
+              "links": {"film": (1, 0), "references": (2, 0)}},
+             {"id": 4, "type": "FilmSaveVideo", "widgets": {"filename_prefix": "prov/col", "format": "ffv1-mkv"},
+              "links": {"film": (3, 0)}}]
+    _, out = run_ui(ui_workflow(nodes, NODE_CLASS_MAPPINGS))
+    side = Path(str(out) + SIDECAR_SUFFIX)
+    photos = [r for r in json.loads(side.read_text())["inputs"] if r["kind"] == "photos"]
+    assert len(photos) == 1 and photos[0]["node"] == "2" and len(photos[0]["files"]) == 2
+    cv2.imwrite(str(refs / "ref_2.png"), np.zeros((48, 64, 3), np.uint8))
+    assert cli_main(["run", "--replay", str(side)]) == 1
+    err = capsys.readouterr().err
+    assert "photo (node 2)" in err and "ref_2.png" in err and "Traceback" not in err

@@ -208,6 +208,24 @@ def _input_nodes(ctx: RunContext) -> dict[str, str]:
     return out
 
 
+def _photo_inputs(ctx: RunContext) -> list[dict[str, Any]]:
+    """The files of the prompt's FilmLoadPhotos nodes: reference photos reach a clip as an IMAGE batch, which
+    the clip's graph does not lead back to."""
+    from .photos import photo_files
+    out = []
+    for nid, node in (ctx.prompt or {}).items():
+        value = (node.get("inputs") or {}).get("photos")
+        if node.get("class_type") == "FilmLoadPhotos" and isinstance(value, str) and value:
+            try:
+                spec = ctx.resolve_input(value)
+                files = photo_files(spec)
+            except InputError:
+                continue
+            out.append({"kind": "photos", "node": nid, "spec": os.path.abspath(spec),
+                        "files": [file_record(f) for f in files]})
+    return out
+
+
 def _mask_outputs(prompt: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Savers in the prompt that write a FilmRemaster's defect mask (its output 1)."""
     out = []
@@ -247,6 +265,7 @@ def describe_run(film: Film, ctx: RunContext) -> dict[str, Any]:
                             "dust_pixels": int(counts[:, 0].sum()), "scratch_pixels": int(counts[:, 1].sum()),
                             "per_frame_dust_scratch": counts.tolist(), "frame_numbers": where,
                             "mask_outputs": _mask_outputs(prompt)})
+    inputs += _photo_inputs(ctx)
     return {
         "provenance_schema": SCHEMA,
         "saver_node": ctx.node_id,
@@ -369,6 +388,12 @@ def check_sidecar(side: Mapping[str, Any], locate: Locate | None) -> tuple[list[
                 now = len(find_sequence(rec["spec"])) - int(node.get("first_frame", 0))
                 if now != len(rec["files"]):
                     problems.append(f"input sequence {rec['spec']}: {now} frames now, {len(rec['files'])} recorded")
+        elif rec["kind"] == "photos":
+            for f in rec["files"]:
+                problems += _check_file(f, f"photo (node {rec['node']})")
+            now = len(find_sequence(rec["spec"]))
+            if now != len(rec["files"]):
+                problems.append(f"photos {rec['spec']}: {now} images now, {len(rec['files'])} recorded")
         else:
             warnings.append(f"input {rec.get('label')!r} was frames in memory (from an IMAGE or VIDEO input): "
                             f"it cannot be checked")
