@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .filmlib.cache import configure_cache, parse_bytes
-from .filmlib.errors import EncodeError, FilmRestoreError, WorkflowError
+from .filmlib.errors import EncodeError, FilmRestoreError, InputError, WorkflowError
 from .filmlib.io.output_path import check_overwrite, is_our_sequence
 from .filmlib.io.writer import CONTAINERS, FORMATS, output_target
 from .runner.metrics_cli import add_parser as add_metrics_parser
@@ -252,7 +252,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
     cache = default_cache()
     if args.action == "clear":
         count, size = cache.planned_clear()
-        print(f"deleting {count} chunk files ({size / 2**20:.1f} MiB) in {cache.folder}: only the cache's own "
+        print(f"{'would delete' if args.dry_run else 'deleting'} {count} chunk files ({size / 2**20:.1f} MiB) in "
+              f"{cache.folder}: only the cache's own "
               f"<xx>/<key>.safetensors entries and temporary files; anything else there stays")
         if args.dry_run:
             return 0
@@ -282,7 +283,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.action == "download":
         if not args.name:
             raise SystemExit("usage: python -m filmrestore models download NAME (see: models list)")
-        info = registry.find(args.name)
+        try:
+            info = registry.find(args.name)
+        except KeyError as exc:   # the message lists the known names
+            raise InputError(exc.args[0]) from None
         from tqdm import tqdm
         bar = tqdm(unit="B", unit_scale=True, desc=info.filename)
 
@@ -296,6 +300,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"note: {info.name} is licensed {info.license}: non-commercial use only")
         return 0
     status = 0
+    print(f"{'name':26} {'purpose':11} {'state':9} {'file':30} {'licence':16} folder")
     for info in registry.MODELS:
         present = [f / info.filename for f in folders(info.folder) if (f / info.filename).is_file()]
         state = "missing"
@@ -303,7 +308,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             state = verify(info, present[0]) if args.action == "verify" else "present"
             status |= state == "mismatch"
         nc = " NON-COMMERCIAL" if info.non_commercial else ""
-        print(f"{info.name:26} {info.purpose:11} {state:9} {info.filename:30} {info.license}{nc}")
+        where = present[0].parent if present else (folders(info.folder) or ["models/" + info.folder])[0]
+        print(f"{info.name:26} {info.purpose:11} {state:9} {info.filename:30} {info.license + nc:16} {where}")
     return 1 if status else 0
 
 

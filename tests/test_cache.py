@@ -216,7 +216,7 @@ def test_cache_clear_says_what_it_will_delete(tmp_path, capsys):
     (folder / "README.txt").write_text("mine")
     assert cli_main(["--cache-dir", str(folder), "cache", "clear", "--dry-run"]) == 0
     said = capsys.readouterr().out
-    assert f"deleting 3 chunk files (3.0 MiB) in {folder}" in said and len(list(folder.glob("*/*"))) == 3
+    assert f"would delete 3 chunk files (3.0 MiB) in {folder}" in said and len(list(folder.glob("*/*"))) == 3
     assert cli_main(["--cache-dir", str(folder), "cache", "clear"]) == 0
     assert "3.0 MiB freed" in capsys.readouterr().out
     assert sorted(p.name for p in folder.rglob("*")) == ["FILMRESTORE_CACHE.txt", "README.txt"]
