@@ -374,3 +374,18 @@ def metadata_disabled() -> bool:
     """True when ComfyUI runs with ``--disable-metadata``: savers then leave the workflow out of the files."""
     args = getattr(_comfy("comfy.cli_args"), "args", None)
     return bool(getattr(args, "disable_metadata", False))
+
+
+def save_preview_image(image: np.ndarray, stem: str) -> dict[str, str] | None:
+    """Write an (H, W, 3) uint8 picture to ComfyUI's temp folder for a node's ``ui.images`` (shown in the node);
+    None outside ComfyUI (the image is an output of the node there too)."""
+    fp = _comfy("folder_paths")
+    if fp is None or not hasattr(fp, "get_temp_directory"):
+        return None
+    from PIL import Image
+    import uuid
+    folder = Path(fp.get_temp_directory()) / "filmrestore"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{stem}_{uuid.uuid4().hex[:10]}.png"
+    Image.fromarray(np.ascontiguousarray(image)).save(folder / name)
+    return {"filename": name, "subfolder": "filmrestore", "type": "temp"}

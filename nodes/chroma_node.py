@@ -98,5 +98,9 @@ class FilmColourFlicker:
                                   bridge.progress_reporter(len(before), "colour flicker (before)"))
             curves.insert(0, ("before", ref))
         text = format_report(report, film.label, ref)
-        plot = to_image_batch(flicker_plot(curves)[None])
-        return {"ui": {"text": [text]}, "result": (text, plot, float(report.clip))}
+        picture = flicker_plot(curves)
+        ui: dict[str, Any] = {"text": [text]}
+        shown = bridge.save_preview_image(picture, "colour_flicker")   # the plot in the node, as Preview Image
+        if shown is not None:
+            ui["images"] = [shown]
+        return {"ui": ui, "result": (text, to_image_batch(picture[None]), float(report.clip))}
