@@ -111,18 +111,8 @@ def _resize(img: np.ndarray, w: int, h: int, shape: tuple[int, ...]) -> np.ndarr
 def resolve_model(model_path: str) -> Path:
     """The DeepRemaster file ``model_path`` (a name in models/deepremaster, or a path), or an error naming
     the file, the folders searched and where to get it."""
-    from ..model_loaders.folders import ModelNotFoundError, find_model
-    from ..model_loaders.registry import find
-    info = find("deepremaster")
-    if not model_path or model_path == "none":
-        raise InputError(f"DeepRemaster needs its model file {info.filename!r} in models/{info.folder}: "
-                         f"python -m filmrestore models download {info.name}, or {info.urls[0]} "
-                         f"({info.license}: non-commercial use only)")
-    try:
-        return find_model(info.folder, model_path)
-    except ModelNotFoundError as exc:
-        raise ModelNotFoundError(f"{exc}. DeepRemaster's official file is {info.filename} from {info.urls[0]} "
-                                 f"({info.license}: non-commercial use only)") from None
+    from ..model_loaders.folders import find_registry_model
+    return find_registry_model("deepremaster", model_path, "DeepRemaster")
 
 
 class DeepRemasterStage(Stage):

@@ -7,10 +7,13 @@ import os
 import struct
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import comfy_bridge as bridge
 from ..filmlib.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 PICKLE_SUFFIXES = (".pth", ".pt", ".pkl", ".tar", ".ckpt", ".bin")
 WRAPPER_KEYS = ("state_dict", "params_ema", "params", "model", "module", "net", "generator", "model_state_dict")
@@ -214,3 +217,20 @@ def convert(path: str | os.PathLike, out: str | os.PathLike | None = None) -> Pa
     save_file(flat, str(tmp))
     os.replace(tmp, target)
     return target
+
+
+def fill_strict(net: torch.nn.Module, sd: dict[str, Any], not_what: str, fix: str) -> torch.nn.Module:
+    """``net`` (float32, eval) with every tensor of ``sd``; any missing, unexpected or wrong-shaped key is an
+    error: "<not_what>: missing [...], unexpected [...], wrong shape [...]; <fix>". ``num_batches_tracked`` may be
+    absent (it only counts training steps; files from before torch 0.4.1 lack it)."""
+    own = net.state_dict()
+    counts = {k for k in own if k.endswith("num_batches_tracked")}
+    missing = [k for k in own if k not in sd and k not in counts]
+    unexpected = [k for k in sd if k not in own]
+    wrong = [f"{k} {tuple(sd[k].shape)} (expected {tuple(own[k].shape)})" for k in own
+             if k in sd and k not in counts and tuple(sd[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        raise InputError(f"{not_what}: missing {missing[:3]}{' ...' if len(missing) > 3 else ''} ({len(missing)}), "
+                         f"unexpected {unexpected[:3]} ({len(unexpected)}), wrong shape {wrong[:3]}; {fix}")
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()}, strict=False)
+    return net.float().eval()

@@ -183,20 +183,9 @@ def to_lab(l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
 
 
 def _fill(net: nn.Module, sd: dict[str, Any], what: str, file: str) -> nn.Module:
-    own = net.state_dict()
-    # num_batches_tracked only counts training steps: files from before torch 0.4.1 lack it, and some
-    # store it as a 1-element vector (load_state_dict accepts both)
-    counts = {k for k in own if k.endswith("num_batches_tracked")}
-    missing = [k for k in own if k not in sd and k not in counts]
-    unexpected = [k for k in sd if k not in own]
-    wrong = [f"{k} {tuple(sd[k].shape)} (expected {tuple(own[k].shape)})" for k in own
-             if k in sd and k not in counts and tuple(sd[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or wrong:
-        raise InputError(f"{file!r} has a {what!r} entry that is not a DeepRemaster {type(net).__name__}: "
-                         f"missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong[:3]}; use the "
-                         f"official remasternet.pth.tar (python -m filmrestore models download deepremaster)")
-    net.load_state_dict(sd, strict=False)
-    return net.eval()
+    from .checkpoint import fill_strict
+    return fill_strict(net, sd, f"{file!r} has a {what!r} entry that is not a DeepRemaster {type(net).__name__}",
+                       "use the official remasternet.pth.tar (python -m filmrestore models download deepremaster)")
 
 
 def load_deepremaster(path: str | Path) -> tuple[NetworkR, NetworkC]:

@@ -70,3 +70,19 @@ def find_model(kind: str, name: str) -> Path:
     raise ModelNotFoundError(f"model file {name!r} not found in {', '.join(str(f) for f in searched)}; "
                              f"{where}{env}")
 
+
+
+def find_registry_model(registry_name: str, name: str, needed_by: str) -> Path:
+    """The file ``name`` of the registry's ``registry_name`` model, as :func:`find_model`; an empty name or
+    "none" says that ``needed_by`` needs it, where it goes and how to get it (with its licence)."""
+    from .registry import find
+    info = find(registry_name)
+    licence = f"{info.license}: non-commercial use only" if info.non_commercial else info.license
+    if not name or name == "none":
+        raise InputError(f"{needed_by} needs its model file {info.filename!r} in models/{info.folder}: "
+                         f"python -m filmrestore models download {info.name}, or {info.urls[0]} ({licence})")
+    try:
+        return find_model(info.folder, name)
+    except ModelNotFoundError as exc:
+        raise ModelNotFoundError(f"{exc}. The official file is {info.filename} (into models/{info.folder}) from "
+                                 f"{info.urls[0]} ({licence})") from None

@@ -13,7 +13,6 @@ Module names match the official state-dict keys, so the file loads without conve
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -99,27 +98,12 @@ def to_lab(L_orig: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     return torch.cat((L_orig, ab), dim=1)
 
 
-def _fill(net: nn.Module, sd: dict[str, Any], file: str) -> nn.Module:
-    own = net.state_dict()
-    # num_batches_tracked only counts training steps: files converted by an old torch may lack it
-    counts = {k for k in own if k.endswith("num_batches_tracked")}
-    missing = [k for k in own if k not in sd and k not in counts]
-    unexpected = [k for k in sd if k not in own]
-    wrong = [f"{k} {tuple(sd[k].shape)} (expected {tuple(own[k].shape)})" for k in own
-             if k in sd and k not in counts and tuple(sd[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or wrong:
-        raise InputError(f"{file!r} is not a SIGGRAPH17 colourisation checkpoint: missing {missing[:3]}"
-                         f"{' ...' if len(missing) > 3 else ''} ({len(missing)}), unexpected {unexpected[:3]} "
-                         f"({len(unexpected)}), wrong shape {wrong[:3]}; use the official "
-                         f"siggraph17-df00044c.pth (python -m filmrestore models download siggraph17)")
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()}, strict=False)
-    return net.float().eval()
-
-
 def load_siggraph17(path: str | Path) -> SIGGRAPHGenerator:
     """SIGGRAPHGenerator in eval mode, float32, on the CPU from the official ``siggraph17-df00044c.pth`` (a bare
     state dict, read with ``torch.load(weights_only=True)``) or its ``.safetensors`` conversion; every key
     must match."""
-    from .checkpoint import load_file, unwrap
+    from .checkpoint import fill_strict, load_file, unwrap
     path = Path(path)
-    return _fill(SIGGRAPHGenerator(), unwrap(load_file(path)), path.name)
+    return fill_strict(SIGGRAPHGenerator(), unwrap(load_file(path)),
+                       f"{path.name!r} is not a SIGGRAPH17 colourisation checkpoint",
+                       "use the official siggraph17-df00044c.pth (python -m filmrestore models download siggraph17)")

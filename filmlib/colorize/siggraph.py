@@ -33,17 +33,8 @@ TOLERANCE = 1.5        # feature distance (Lab L units) within which a candidate
 def resolve_model(model_path: str) -> Path:
     """The SIGGRAPH17 file ``model_path`` (a name in models/colorization, or a path), or an error naming the
     file, the folders searched and where to get it."""
-    from ...model_loaders.folders import ModelNotFoundError, find_model
-    from ...model_loaders.registry import find
-    info = find("siggraph17")
-    if not model_path or model_path == "none":
-        raise InputError(f"the siggraph17 method needs its model file {info.filename!r} in models/{info.folder}: "
-                         f"python -m filmrestore models download {info.name}, or {info.urls[0]} ({info.license})")
-    try:
-        return find_model(info.folder, model_path)
-    except ModelNotFoundError as exc:
-        raise ModelNotFoundError(f"{exc}. The official SIGGRAPH17 colourisation file is {info.filename} (into "
-                                 f"models/{info.folder}) from {info.urls[0]} ({info.license})") from None
+    from ...model_loaders.folders import find_registry_model
+    return find_registry_model("siggraph17", model_path, "the siggraph17 method")
 
 
 def _check_l(L: np.ndarray, what: str) -> np.ndarray:
