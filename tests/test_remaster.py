@@ -12,7 +12,7 @@ from filmrestore.filmlib.clip import ArrayFilm
 from filmrestore.filmlib.degrade import DegradeParams
 from filmrestore.filmlib.errors import InputError
 from filmrestore.filmlib.remaster import DefectMaskStage, RemasterParams, RemasterStage
-from filmrestore.filmlib.remaster.evaluate import flicker_variation, mask_scores, psnr
+from filmrestore.filmlib.remaster.evaluate import defect_truth, flicker_variation, mask_scores, psnr
 from filmrestore.filmlib.sample import rate_pair
 from filmrestore.filmlib.scenes import Scenes, Shot
 from realclips import cut_frames, degrade_frames
@@ -215,6 +215,30 @@ def test_nothing_is_borrowed_across_a_cut(real):
     assert np.array_equal(oa[8:], ob[8:])
 
 
+def test_dust_on_a_shots_first_and_last_frames_is_repaired_and_motion_there_is_not():
+    """Three real shots (a man talking in a car, an animated rabbit, a car passing behind a fence): the first and
+    last frame of each have both their neighbours on one side of them. Their dust is found against those two
+    (recall 0.48 and +1.4 dB when only glaring specks were taken there); on the same shots without dust the
+    mouth that opens and the car behind the fence at those frames are left alone."""
+    frames, cuts = cut_frames([("carphone_pristine", 70, 6), ("bigbuckbunny", 90, 6), ("bikes", 150, 6)], SIZE,
+                              gray=True)
+    ends = [0, 5, 6, 11, 12, 17]
+    deg, clean, dp = age(frames, seed=6, dust=10.0, grain=0.03)
+    out, mask = remaster(deg, ONLY["dust"], cuts)
+    hit = total = 0
+    for i in ends:
+        d, _ = defect_truth(clean[i, ..., 0] / 255.0, dp, i)
+        hit += int(np.count_nonzero(mask[i][d] == 255))
+        total += int(d.sum())
+    assert hit / total >= 0.75, hit / total
+    assert psnr(out[ends], clean[ends]) > psnr(deg[ends], clean[ends]) + 3.5
+    plain, clean, _ = age(frames, seed=6, grain=0.03)
+    out, mask = remaster(plain, ONLY["dust"], cuts)
+    repaired = [int(np.count_nonzero(mask[i] == 255)) for i in ends]
+    assert max(repaired) <= 0.001 * mask[0].size, repaired
+    assert psnr(out[ends], clean[ends]) > psnr(plain[ends], clean[ends]) - 0.02
+
+
 def test_a_moving_object_is_not_smeared_in_any_frame():
     """The sample's disc crosses the frame against the camera (480x360, 36 frames, FilmDegrade's default
     defects): inside the disc the output is better than the input over the clip, and no frame is worse than
@@ -266,17 +290,18 @@ def test_node_outputs_film_mask_and_report(real, monkeypatch):
 
 def test_a_real_one_frame_glitch_is_repaired_and_clean_frames_are_left_alone():
     """Megamind_bugy.avi (a real, badly decoded clip, no grain) has stripes of broken blocks that last one frame
-    (frames 105, 110, 115): they are repaired like blotches; its clean frames are hardly touched."""
+    (frames 100, 105, 110, 115): they are repaired like blotches, the first one from the two frames after it
+    (it opens the clip); its clean frames are hardly touched."""
     from realclips import megamind, read_frames
     frames = read_frames(megamind(), 100, 18, size=(360, 264), gray=True)
     out, mask = remaster(frames, RemasterParams(grain=0.0, flicker=False))
     share = (mask == 255).reshape(len(mask), -1).mean(1)
-    glitches = [5, 10, 15]
+    glitches = [0, 5, 10, 15]
     assert all(share[i] > 0.01 for i in glitches), np.round(share, 4)
     clean = [share[i] for i in range(len(share)) if i not in glitches]
     assert np.mean(clean) < 0.003 and max(clean) < 0.01, np.round(share, 4)
     for i in glitches:   # where the stripe was, the repaired frame sits between its neighbours again
-        f, a, b = (frames[j, ..., 0].astype(float) for j in (i, i - 1, i + 1))
+        f, a, b = (frames[j, ..., 0].astype(float) for j in ((i, i - 1, i + 1) if i else (0, 1, 2)))
         ref = 0.5 * (a + b)
         stripe = ((f - a) * (f - b) > 0) & (np.minimum(np.abs(f - a), np.abs(f - b)) > 40)
         out_i = out[i, ..., 0]

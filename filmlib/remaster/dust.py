@@ -11,9 +11,14 @@ Where the flow misses a moving object, its edge can pass the spike test; three c
 not reappear, displaced, in a raw neighbour (:func:`drop_moving`), nor show up in both compensated
 neighbours as a patch of its own brightness at positions that line up in time (:func:`drop_displaced`: a
 small object moving over a background the flow follows); the picture in a ring around it must be matched by
-the compensated neighbours and its motion must chain through both (:func:`drop_unexplained`); and at a shot's
-ends, where both neighbours lie on one side, the flow must be trusted pixel by pixel and only clear specks
-count.
+the compensated neighbours and its motion must chain through both (:func:`drop_unexplained`).
+
+At a shot's first and last frames both neighbours lie on one side (t+1 and t+2, or t-1 and t-2), and the
+spike test runs against those two: dust is still in neither. What a moving object uncovers just after the
+frame (or covered just before it) is then in neither either, and looks like dust; it lies at the edges of
+the motion between the two neighbours, or it is some of what the neighbours show nearby (an opening mouth), so
+blobs at those edges (:func:`drop_at_motion_edges`) and blobs mostly within the range of the neighbours
+around them (:func:`drop_in_range`) are left alone, and the threshold is higher.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..interpolate import _grid
 from .compensate import Warped, single_threaded
 
 MOVING_RATIO = 0.3
@@ -66,13 +72,12 @@ def noise_sigma(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray) -> float:
 
 
 def detect(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, sigma: float,
-           strength: float, exclude: np.ndarray | None = None, trusted: np.ndarray | None = None) -> np.ndarray:
+           strength: float, exclude: np.ndarray | None = None) -> np.ndarray:
     """(H, W) bool mask of dust and blotches on luma ``cur`` given the warped neighbours (all (H, W) float32)
     and the grain RMS ``sigma``.
 
-    ``strength`` in [0, 1]: 0 takes only glaring specks, 1 anything above the grain. ``trusted`` (bool), when
-    given, limits detection to pixels whose flow is trusted: at a shot's ends both neighbours lie on one side,
-    and a disocclusion then looks the same in both.
+    ``strength`` in [0, 1]: 0 takes only glaring specks, 1 anything above the grain; ``exclude`` (bool),
+    pixels not to take (scratches already repaired).
     """
     import cv2
     k_hi = 7.0 - 3.5 * strength     # seed threshold in grain sigmas
@@ -87,8 +92,6 @@ def detect(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, sigma: float,
     cand = same & agree
     if exclude is not None:
         cand &= ~exclude
-    if trusted is not None:
-        cand &= trusted
     # on clean, grainless footage the grain level is tiny: a speck must still be visible to be one
     seeds = cand & (weaker > max(k_hi * sigma, MIN_SEED))
     if not seeds.any():
@@ -264,3 +267,51 @@ def repair(cur: np.ndarray, mask: np.ndarray, warped: list[Warped]) -> tuple[np.
     changed = np.zeros(h * w, bool)
     changed[ir] = np.abs(med - a).max(axis=1) > 0.06
     return out, core | changed.reshape(h, w)
+
+
+def motion_edges(f_ab: np.ndarray, f_a: np.ndarray, limit: float = 1.5, size: int = 9) -> np.ndarray:
+    """(H, W) bool: where the motion between the two neighbours (``f_ab``, (H, W, 2) float32 flow a->b, seen
+    from the current frame through its flow to a, ``f_a``) varies by more than ``limit`` px plus a tenth of
+    its speed within a ``size`` window: the edge of a moving object, where it covers and uncovers things."""
+    import cv2
+    h, w = f_ab.shape[:2]
+    flow = cv2.remap(f_ab, _grid(h, w) + f_a, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    ker = np.ones((size, size), np.uint8)
+    spread = np.zeros((h, w), np.float32)
+    for k in range(2):
+        f = np.ascontiguousarray(flow[..., k])
+        spread = np.maximum(spread, cv2.dilate(f, ker) - cv2.erode(f, ker))
+    return spread > limit + 0.1 * cv2.magnitude(flow[..., 0], flow[..., 1])
+
+
+def drop_at_motion_edges(spots: "np.ndarray | Blobs", edges: np.ndarray) -> "np.ndarray | Blobs":
+    """``spots`` without the blobs that come within two pixels of the (H, W) bool ``edges`` (see
+    :func:`motion_edges`)."""
+    import cv2
+    bl, given = _blobs(spots)
+    if bl.keep.any():
+        near = cv2.dilate(edges.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        bl.keep[np.unique(bl.labels[near])] = False
+        bl.keep[0] = False
+    return bl if given else bl.mask()
+
+
+def drop_in_range(spots: "np.ndarray | Blobs", cur: np.ndarray, compensated: list[np.ndarray], sigma: float,
+                  radius: int = 2, share: float = 0.15) -> "np.ndarray | Blobs":
+    """``spots`` without the blobs whose (H, W) luma ``cur`` is mostly within the range the compensated (H, W)
+    neighbours show within ``radius`` px (widened by three grain sigmas), after rank-ordered differences (the
+    ROD detector): a blob is kept when at least ``share`` of it is darker or brighter than anything there.
+    A mouth that opens, an ear that turns, is some of what is nearby; dust is darker or brighter than it."""
+    import cv2
+    bl, given = _blobs(spots)
+    if not bl.keep.any():
+        return bl if given else bl.mask()
+    ker = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    lo = np.minimum(*[cv2.erode(c, ker) for c in compensated]) - 3.0 * sigma
+    hi = np.maximum(*[cv2.dilate(c, ker) for c in compensated]) + 3.0 * sigma
+    beyond = ((cur < lo) | (cur > hi)).astype(np.float64)
+    n = len(bl.keep)
+    count = np.bincount(bl.labels.ravel(), minlength=n)
+    hits = np.bincount(bl.labels.ravel(), weights=beyond.ravel(), minlength=n)
+    bl.keep &= hits >= share * np.maximum(count, 1)
+    return bl if given else bl.mask()

@@ -23,7 +23,7 @@ from .compensate import (FlowCache, consistent, flow_signature, neighbours, rewa
 
 DUST, SCRATCH = 255, 128
 ANALYSIS_WIDTH = 160
-ONE_SIDED_STRENGTH = 0.0   # dust sensitivity at a shot's ends, relative to dust_strength
+ONE_SIDED_STRENGTH = 0.5   # dust sensitivity at a shot's ends, relative to dust_strength
 ONE_SIDED_SLACK = 0.25     # and how loosely a blob seen displaced in both neighbours counts as moving there
 
 
@@ -60,7 +60,7 @@ class RemasterStage(Stage):
     cuts found in the analysis pass bound every temporal window."""
 
     name = "remaster"
-    version = "3"
+    version = "4"  # 4: dust at a shot's ends from the two frames on its one side
     context = 2
 
     def __init__(self, source: Film, params: RemasterParams = RemasterParams(), cuts: Sequence[int] | None = None,
@@ -193,25 +193,27 @@ class RemasterStage(Stage):
         ids = neighbours(i, shot)
         one_sided = (ids[0] - i) * (ids[1] - i) > 0
         sus = dust.suspects(y, wy[0], wy[1], sigma, p.dust_strength)
-        if sus.any() and not one_sided:
+        if sus.any():
+            # a blotch drags the flow computed on its own frame, at a shot's ends as anywhere else
             with single_threaded():
                 warped = [rewarp(wn, fixed[j], sus) for wn, j in zip(warped, ids)]
             wy = [_luma(wn.image) for wn in warped]
-        # the motion must chain (current -> a -> b equals current -> b): at a shot's ends, where both
-        # neighbours lie on one side and a disocclusion looks the same in both, pixel by pixel (with trusted
-        # flow); elsewhere around each blob
+        # the motion must chain (current -> a -> b equals current -> b) around each blob
         f_ab = flows.one_way(ids[0], ids[1])
         with single_threaded():
             chained = consistent(warped[0], warped[1], f_ab, wy[0], sigma)
-        trusted = None
-        if one_sided:
-            trusted = (np.minimum(warped[0].reliable, warped[1].reliable) > 0.5) & chained
-            chained = np.ones_like(chained)
-        # at a shot's ends a motion the flow missed looks the same in both neighbours: only clear specks
         strength = p.dust_strength * ONE_SIDED_STRENGTH if one_sided else p.dust_strength
-        spots = dust.detect(y, wy[0], wy[1], sigma, strength, exclude=exclude, trusted=trusted)
+        spots = dust.detect(y, wy[0], wy[1], sigma, strength, exclude=exclude)
         matched = np.minimum(np.abs(y - wy[0]), np.abs(y - wy[1])) < 3.0 * sigma
         spots = dust.drop_unexplained(dust.Blobs.of(spots), chained, 0.3, matched, 0.45)
+        if one_sided:
+            # with both neighbours on one side, what a moving object uncovers after this frame looks the same
+            # in both, like dust; it happens at the edges of the motion between the two neighbours (flow a->b,
+            # which no defect on this frame touches), so no blob there counts
+            with single_threaded():
+                edges = dust.motion_edges(f_ab, warped[0].flow)
+            spots = dust.drop_at_motion_edges(spots, edges)
+            spots = dust.drop_in_range(spots, y, wy, sigma)
         spots = dust.drop_moving(spots, y, [lumas[j] for j in ids], wy, [flows.flow(i, j)[0] for j in ids])
         spots = dust.drop_displaced(spots, y, wy, tuple(j - i for j in ids), sigma,
                                     slack=ONE_SIDED_SLACK if one_sided else 0.0).mask()
