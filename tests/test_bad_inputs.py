@@ -365,8 +365,11 @@ raise SystemExit(main(sys.argv[2:]))
 def start_slow(env: Env, delay: float, *argv: str) -> subprocess.Popen:
     script = env.root / "slow_cli.py"
     script.write_text(SLOW_CLI)
+    # a test run started in the background (`make test &`) hands its children SIGINT ignored, and Python keeps an
+    # ignored SIGINT ignored: give the child the default a user's terminal gives it
     return subprocess.Popen([sys.executable, str(script), str(delay), *argv], cwd=env.root, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_partial(folder: Path, proc: subprocess.Popen, timeout: float = 60) -> Path:
