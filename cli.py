@@ -155,12 +155,14 @@ def _replay_prompt(side: dict[str, Any], args: argparse.Namespace, classes: Mapp
     input folder, so the workflow stored in the new file is the recorded one; otherwise the path is rewritten."""
     from . import comfy_bridge as bridge
     prompt = json.loads(json.dumps(side["prompt"]))
-    moved: list[tuple[dict[str, Any], str, str | None]] = []   # (inputs, recorded file, folder a name needs)
+    # (inputs, the input's name, recorded file, folder a name needs)
+    moved: list[tuple[dict[str, Any], str, str, str | None]] = []
     for rec in side.get("inputs", []):
         node = prompt.get(rec.get("node") or "")
-        if node is None or not rec.get("spec"):
+        field = "photos" if rec.get("kind") == "photos" else "video"
+        if node is None or not rec.get("spec") or not isinstance(node["inputs"].get(field), str):
             continue
-        name = node["inputs"]["video"]
+        name = node["inputs"][field]
         try:
             here = os.path.abspath(bridge.resolve_input_path(name))
         except FilmRestoreError:
@@ -168,14 +170,14 @@ def _replay_prompt(side: dict[str, Any], args: argparse.Namespace, classes: Mapp
         if here != rec["spec"]:
             tail = os.sep + os.path.normpath(name)
             folder = rec["spec"][:-len(tail)] if not os.path.isabs(name) and rec["spec"].endswith(tail) else None
-            moved.append((node["inputs"], rec["spec"], folder))
-    folders = {folder for _, _, folder in moved}
+            moved.append((node["inputs"], field, rec["spec"], folder))
+    folders = {folder for _, _, _, folder in moved}
     if len(folders) == 1 and None not in folders and not bridge.in_comfyui():
         os.environ["FILMRESTORE_INPUT"] = folder = folders.pop()
         print(f"reading the workflow's input names from the recorded input folder {folder}", file=sys.stderr)
     else:
-        for inputs, spec, _ in moved:
-            inputs["video"] = spec
+        for inputs, field, spec, _ in moved:
+            inputs[field] = spec
     for node in prompt.values():
         if node.get("class_type") == "FilmSaveVideo":
             node["inputs"]["overwrite"] = bool(args.overwrite)
