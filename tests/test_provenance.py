@@ -237,10 +237,16 @@ def test_replay_reproduces_the_output_bit_for_bit(clip, tmp_path, capsys, fmt):
     side = _run(tmp_path, fmt, capsys)
     # a fresh cache: every frame is computed again, not read back
     assert cli_main(["--cache-dir", str(tmp_path / "fresh"), "run", "--replay", str(side)]) == 0
-    assert "bit-identical" in capsys.readouterr().out
+    said = capsys.readouterr().out
     first, again = (read_sidecar(p)["output"] for p in sorted((tmp_path / "output" / "prov").glob(
         f"*{SIDECAR_SUFFIX}")))
-    assert Path(again["path"]).name.startswith("out_00002") and again["sha256"] == first["sha256"]
+    assert Path(again["path"]).name.startswith("out_00002") and again["frames_sha256"] == first["frames_sha256"]
+    if fmt == "h264-mp4" and "bit-identical" not in said:
+        # x264 here now and then encodes the same frames differently (seen about 1 run in 6 under load): the
+        # replay must then say so, and the frames handed to the encoder must still be the recorded ones
+        assert "the same frames as the recorded output were encoded" in said
+        return
+    assert "bit-identical" in said and again["sha256"] == first["sha256"]
     if fmt != "png-sequence":
         assert Path(first["path"]).read_bytes() == Path(again["path"]).read_bytes()
 

@@ -163,11 +163,6 @@ def _open_video_stream(container: Any, kind: str, film: Film, fmt: Format, crf: 
     stream.codec_context.time_base = tb
     stream.codec_context.thread_count = 0  # let the encoder use every core, as the ffmpeg CLI does
     stream.pix_fmt = video_pix_fmt(fmt.codec, info.channels, info.bit_depth)
-    if fmt.codec in ("libx264", "libx265"):
-        # one encoder thread: with several (slice or frame threads alike) this libx264 build gave, rarely and
-        # under load, another bitstream for the same frames, which breaks an exact replay (--replay). The stages
-        # upstream keep the cores busy anyway; a plain transcode is slower (benchmarks/bench_io.py)
-        stream.codec_context.thread_count = 1
     if fmt.codec == "libx264":
         stream.options = {"crf": str(crf), "preset": "medium"}
     elif fmt.codec == "libx265":
