@@ -17,22 +17,12 @@ from ..filmlib.io.video_source import VIDEO_EXTENSIONS
 from ..filmlib.io.provenance import RunContext, describe_run, output_record
 from ..filmlib.io.writer import FORMATS, Format, SaveResult, save_film
 from ..model_loaders.folders import find_model
-from .common import CATEGORY, FILM
+from .common import CATEGORY, FILM, list_input
 
 
 def list_input_videos() -> list[str]:
     """Video files and image-sequence folders in the input folder, for the file chooser."""
-    root = bridge.input_directory()
-    if not root.is_dir():
-        return []
-    out = []
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).as_posix()
-        if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS:
-            out.append(rel)
-        elif p.is_dir() and any(c.suffix.lower() in IMAGE_EXTENSIONS for c in p.iterdir() if c.is_file()):
-            out.append(rel + "/")
-    return out
+    return list_input(VIDEO_EXTENSIONS, IMAGE_EXTENSIONS)
 
 
 class FilmLoadVideo:

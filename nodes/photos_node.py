@@ -8,22 +8,12 @@ from .. import comfy_bridge as bridge
 from ..filmlib.errors import InputError
 from ..filmlib.io.photos import load_photos, photo_files
 from ..filmlib.io.sequence_source import IMAGE_EXTENSIONS
-from .common import CATEGORY, to_image_batch
+from .common import CATEGORY, list_input, to_image_batch
 
 
 def list_input_photos() -> list[str]:
     """Image files and folders holding images in the input folder, for the chooser."""
-    root = bridge.input_directory()
-    if not root.is_dir():
-        return []
-    out = []
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).as_posix()
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS:
-            out.append(rel)
-        elif p.is_dir() and any(c.suffix.lower() in IMAGE_EXTENSIONS for c in p.iterdir() if c.is_file()):
-            out.append(rel + "/")
-    return out
+    return list_input(IMAGE_EXTENSIONS, IMAGE_EXTENSIONS)
 
 
 class FilmLoadPhotos:
