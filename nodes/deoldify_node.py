@@ -6,9 +6,8 @@ from typing import Any
 import numpy as np
 
 from ..filmlib.clip import Film, require_film
-from ..filmlib.errors import InputError
 from .common import CATEGORY, FILM
-from .models_common import RUNTIME_INPUTS, model_choice
+from .models_common import RUNTIME_INPUTS, check_resolves, model_choice
 
 
 class FilmDeOldify:
@@ -56,13 +55,8 @@ class FilmDeOldify:
     @classmethod
     def VALIDATE_INPUTS(cls, model: str) -> bool | str:
         from ..filmlib.colorize.deoldify import resolve_model
-        if model == "none":   # the weight-free path; the run says what to do if no reference is connected
-            return True
-        try:
-            resolve_model(model)  # a missing file names the folder searched and the download
-        except InputError as exc:
-            return str(exc)
-        return True
+        # 'none' is the weight-free path; the run says what to do if no reference is connected
+        return True if model == "none" else check_resolves(resolve_model, model)
 
     def colorize(self, film: Film, model: str, render_factor: int, strength: float, batch_size: int,
                  device: str, precision: str, reference: Any = None, scenes: Any = None) -> tuple[Film]:

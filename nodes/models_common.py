@@ -1,7 +1,7 @@
 """Inputs shared by nodes that run learned models: device, precision, tile size."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ..filmlib.errors import InputError
 from ..model_loaders.device import DEVICES, PRECISIONS
@@ -21,6 +21,16 @@ def check_model_choice(kind: str, name: str) -> bool | str:
         return f"model_name must be a file name or 'none', got {name!r}"
     try:
         find_model(kind, name)
+    except InputError as exc:
+        return str(exc)
+    return True
+
+
+def check_resolves(resolve: Callable[[str], Any], name: str) -> bool | str:
+    """For VALIDATE_INPUTS: True when ``resolve(name)`` finds the model file, else its message (the file, the
+    folders searched and how to get it)."""
+    try:
+        resolve(name)
     except InputError as exc:
         return str(exc)
     return True

@@ -12,7 +12,7 @@ from ..filmlib.errors import InputError
 from ..filmlib.scenes import Scenes
 from ..model_loaders.device import DEVICES
 from .common import CATEGORY, FILM, to_image_batch
-from .models_common import check_choice, check_model_choice, model_choice
+from .models_common import check_choice, check_resolves, model_choice
 
 
 class FilmReferenceColorize:
@@ -67,10 +67,8 @@ class FilmReferenceColorize:
         ok = check_choice("method", method, METHODS)
         if ok is not True or method != "siggraph17":
             return ok
-        if siggraph17_model == "none":
-            return ("siggraph17 needs its model file siggraph17-df00044c.pth in models/colorization: "
-                    "python -m filmrestore models download siggraph17; or use method transfer (no weights)")
-        return check_model_choice("colorization", siggraph17_model)
+        from ..filmlib.colorize.siggraph import resolve_model
+        return check_resolves(resolve_model, siggraph17_model)
 
     def colorize(self, references: Any, method: str, work_size: int, key_interval: int, position: float,
                  siggraph17_model: str, device: str, film: Film | None = None, images: Any = None,
@@ -78,7 +76,8 @@ class FilmReferenceColorize:
         if film is None and images is None:
             raise InputError("connect a film or images to colour")
         refs = _frames(references, np.uint8, "references")
-        model = _model_path(siggraph17_model) if method == "siggraph17" else ""
+        from ..filmlib.colorize.siggraph import resolve_model
+        model = str(resolve_model(siggraph17_model)) if method == "siggraph17" else ""
         out_film: Film | None = None
         if film is not None:
             film = require_film(film)
@@ -99,14 +98,6 @@ class FilmReferenceColorize:
         if out_film is None:
             out_film = stills
         return out_film, out_images
-
-
-def _model_path(name: str) -> str:
-    from ..model_loaders.folders import find_model
-    if name == "none":
-        raise InputError("siggraph17 needs its model file siggraph17-df00044c.pth in models/colorization: "
-                         "python -m filmrestore models download siggraph17; or use method transfer (no weights)")
-    return str(find_model("colorization", name))
 
 
 def _frames(images: Any, dtype: Any, what: str) -> np.ndarray:

@@ -13,7 +13,7 @@ from ..filmlib.remaster import (METHODS, ChangeMaskStage, DefectMaskStage, Remas
 from ..filmlib.scenes import Scenes
 from ..model_loaders.device import DEVICES
 from .common import CATEGORY, FILM
-from .models_common import check_choice, model_choice
+from .models_common import check_choice, check_resolves, model_choice
 
 
 class FilmRemaster:
@@ -79,11 +79,7 @@ class FilmRemaster:
         if ok is not True or method != "deepremaster":
             return ok
         from ..filmlib.remaster_deep import resolve_model
-        try:
-            resolve_model(deepremaster_model)  # a missing file names the folder searched and the download
-        except InputError as exc:
-            return str(exc)
-        return True
+        return check_resolves(resolve_model, deepremaster_model)
 
     def remaster(self, film: Film, method: str, dust: bool, dust_strength: float, scratches: bool,
                  scratch_strength: float, flicker: bool, flicker_window: int, flicker_spatial: float, grain: float,

@@ -128,3 +128,21 @@ def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (root / "upscale_models").mkdir(parents=True)
     monkeypatch.setenv("FILMRESTORE_MODELS", str(root))
     return root / "upscale_models"
+
+
+def with_pack_routes(fn):
+    """Run ``await fn(client)`` against an aiohttp app holding the pack's ``/filmrestore/`` routes, as ComfyUI's
+    server holds them; returns its result."""
+    import asyncio
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+    from filmrestore.routes import setup
+
+    async def main():
+        routes = web.RouteTableDef()
+        setup(routes)
+        app = web.Application()
+        app.add_routes(routes)
+        async with TestClient(TestServer(app)) as client:
+            return await fn(client)
+    return asyncio.run(main())

@@ -92,7 +92,8 @@ class Harness:
         return proc.returncode, json.loads(lines[-1])
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=60) as r:
+        # the harness's own server on this machine
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=60) as r:
             return json.loads(r.read())
 
 

@@ -3,24 +3,20 @@
 parameters are answered 4xx with a message; reading a frame computes only its chunk."""
 from __future__ import annotations
 
-import asyncio
 import json
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 from filmrestore import NODE_CLASS_MAPPINGS
 from filmrestore.comfy_bridge import set_headless_context
 from filmrestore.filmlib.clip import ArrayFilm, FrameStage
 from filmrestore.filmlib.film_registry import FilmRegistry, RecordNotFound, default_registry
 from filmrestore.nodes.recording import instrument
-from filmrestore.routes import setup
 from filmrestore.runner.execute import Runner
-from conftest import moving_frames, write_video
+from conftest import moving_frames, with_pack_routes, write_video
 
 
 def _decode(body: bytes) -> np.ndarray:
@@ -45,18 +41,13 @@ def _node(ctype: str, **links: Any) -> dict[str, Any]:
 
 def _get(requests: list[tuple[str, dict[str, Any]]]) -> list[tuple[int, dict[str, str], bytes]]:
     """GET each (path, query) against an aiohttp app with the pack's routes; (status, headers, body) each."""
-    async def go() -> list:
-        routes = web.RouteTableDef()
-        setup(routes)
-        app = web.Application()
-        app.add_routes(routes)
-        async with TestClient(TestServer(app)) as client:
-            out = []
-            for path, query in requests:
-                r = await client.get(path, params={k: str(v) for k, v in query.items()})
-                out.append((r.status, dict(r.headers), await r.read()))
-            return out
-    return asyncio.run(go())
+    async def go(client) -> list:
+        out = []
+        for path, query in requests:
+            r = await client.get(path, params={k: str(v) for k, v in query.items()})
+            out.append((r.status, dict(r.headers), await r.read()))
+        return out
+    return with_pack_routes(go)
 
 
 @pytest.fixture(scope="module")

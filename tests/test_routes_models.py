@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from filmrestore.model_loaders import download as download_mod
 from filmrestore.model_loaders import registry
 from filmrestore.routes import models as models_routes
-from filmrestore.routes import setup
+from conftest import with_pack_routes
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB: a few progress updates
 
@@ -71,14 +70,7 @@ def fake_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, http_server: 
 
 def call(fn) -> Any:
     """Run ``fn(client)`` against an app holding the pack's routes, as ComfyUI's server would."""
-    async def main() -> Any:
-        routes = web.RouteTableDef()
-        setup(routes)
-        app = web.Application()
-        app.add_routes(routes)
-        async with TestClient(TestServer(app)) as client:
-            return await fn(client)
-    return asyncio.run(main())
+    return with_pack_routes(fn)
 
 
 async def wait_done(client: TestClient, name: str, timeout: float = 20.0) -> dict:
